@@ -1,0 +1,37 @@
+"""pmdb: a post-mortem debugger for crash dumps that speaks the illumos mdb language.
+
+`pmdb.open(path)` opens a dump and returns a Program (threads, registers, memory, symbols,
+disassembly, stack traces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pmdb.program import Program
+
+__all__ = ["open"]
+
+
+def open(
+    path: str,
+    executable: str | None = None,
+    *,
+    sysroot: str | None = None,
+    search_path: Sequence[str] = (),
+    debug_dirs: Sequence[str] = (),
+) -> Program:
+    """Open a dump read-only. `executable` overrides the program file the core names;
+    `sysroot` and `search_path` find mapped files of a core from another machine;
+    `debug_dirs` are searched for separate debug files before /usr/lib/debug.
+    """
+    from pmdb.dumps.detect import open_dump
+    from pmdb.dumps.locate import FileLocator
+    from pmdb.os.userspace import UserProcess
+    from pmdb.program import Program
+
+    locator = FileLocator(sysroot, search_path)
+    dump = open_dump(path, locator)
+    return Program(dump, UserProcess(dump, locator, executable, debug_dirs))

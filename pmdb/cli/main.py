@@ -1,0 +1,97 @@
+"""The `pmdb` command: `pmdb [options] [DUMP [EXECUTABLE]]`, batch (-e, stdin) or interactive.
+
+Exit status follows mdb's -e: 0 when every statement ran, 1 when one failed, 2 for bad usage
+or an unreadable dump.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pmdb.errors import PmdbError
+
+if TYPE_CHECKING:
+    pass
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"pmdb: {message}\n{self.format_usage()}")
+        sys.exit(EXIT_USAGE)
+
+
+def _arg_parser() -> argparse.ArgumentParser:
+    ap = _ArgParser(prog="pmdb", description="Post-mortem debugger for crash dumps, speaking mdb's language.")
+    ap.add_argument("dump", nargs="?", help="core file or crash dump")
+    ap.add_argument("executable", nargs="?", help="the program file (default: the one the core names)")
+    ap.add_argument("-e", dest="commands", action="append", metavar="CMDS",
+                    help="run these mdb statements and exit (may be repeated)")
+    ap.add_argument("-f", dest="raw_file", metavar="FILE", help="debug a raw file (no dump format)")
+    ap.add_argument("--sysroot", help="prefix for the paths of files the dump names")
+    ap.add_argument("--search-path", action="append", default=[], metavar="DIR",
+                    help="directory to look in for mapped files by base name (repeatable)")
+    ap.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
+                    help="directory of separate debug files, searched before /usr/lib/debug (repeatable)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="do not print warnings about the dump")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _arg_parser().parse_args(argv)
+    from pmdb.commands.registry import default_registry
+    from pmdb.mdb.session import Session
+
+    program = None
+    if args.dump:
+        import pmdb
+
+        try:
+            program = pmdb.open(args.dump, args.executable, sysroot=args.sysroot,
+                                search_path=args.search_path, debug_dirs=args.debug_dir)
+        except PmdbError as e:
+            sys.stderr.write(f"pmdb: {e}\n")
+            return EXIT_USAGE
+        if not args.quiet:
+            for w in program.dump.warnings:
+                sys.stderr.write(f"pmdb: warning: {w}\n")
+    session = Session(default_registry(), program)
+    if args.commands:
+        return _batch(session, "\n".join(args.commands))
+    if sys.stdin.isatty():
+        from pmdb.cli.repl import interactive
+
+        return interactive(session)
+    return _batch(session, sys.stdin.read())
+
+
+def _batch(session, text: str) -> int:
+    """Run `text`; 1 when any statement failed."""
+    from pmdb.commands.registry import Quit
+    from pmdb.mdb.evaluator import Evaluator
+
+    failed = False
+
+    def error(line: str) -> None:
+        nonlocal failed
+        failed = True
+        sys.stdout.flush()
+        sys.stderr.write(line + "\n")
+
+    ev = Evaluator(session, sys.stdout.write, error)
+    try:
+        ev.run(text)
+    except Quit:
+        pass
+    finally:
+        sys.stdout.flush()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""dcmds and walkers every target has."""

@@ -1,0 +1,1 @@
+"""dcmds for process targets (core files of user programs)."""

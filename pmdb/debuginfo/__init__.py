@@ -1,0 +1,1 @@
+"""Symbols, types, line tables and variable locations: what a dump's bytes mean."""

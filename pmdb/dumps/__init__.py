@@ -1,0 +1,54 @@
+"""Dump formats: each module opens one format and produces a Dump (bytes, notes, registers)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmdb.arch import Arch
+from pmdb.memory.space import AddressSpace
+
+
+class DumpKind(enum.Enum):
+    """What a dump is a dump of."""
+
+    PROCESS_CORE = "core file"
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    """One thread as the dump recorded it: its id, its registers, the signal it had."""
+
+    tid: int
+    registers: dict[str, int]
+    signal: int = 0
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A mapping of the dumped address space: [start, end), permissions like `r-x`, its file."""
+
+    start: int
+    end: int
+    perms: str
+    path: str = ""
+    offset: int = 0
+
+
+@dataclass
+class Dump:
+    """A dump knows bytes, not operating systems: address space, threads' registers, notes.
+
+    `notes` holds the format's decoded records by name (e.g. "psinfo", "siginfo", "files");
+    `warnings` are one-line messages about what could not be read, shown once at open.
+    """
+
+    path: str
+    kind: DumpKind
+    arch: Arch
+    memory: AddressSpace
+    threads: list[ThreadState]
+    mappings: list[Mapping] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)

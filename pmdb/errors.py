@@ -1,0 +1,60 @@
+"""The one exception hierarchy of pmdb: every failure a user can see is a PmdbError."""
+
+from __future__ import annotations
+
+import enum
+
+
+class PmdbError(Exception):
+    """Base of every error pmdb reports to the user as a one-line message."""
+
+
+class FaultReason(enum.Enum):
+    """Why an address could not be read; each has mdb's wording."""
+
+    UNMAPPED = "no mapping for address"
+    NOT_IN_DUMP = "address not present in dump"
+    FILTERED = "page filtered out of dump"
+    FILE_MISSING = "mapped file not available"
+
+
+class FaultError(PmdbError):
+    """A read of target memory failed at `address` for `reason`."""
+
+    def __init__(self, address: int, reason: FaultReason, detail: str = "") -> None:
+        self.address = address
+        self.reason = reason
+        self.detail = detail
+        super().__init__(reason.value + (f" ({detail})" if detail else ""))
+
+
+class BadDumpError(PmdbError):
+    """The dump (or a file it names) is malformed, truncated or not what it claims."""
+
+
+class MissingDebugInfoError(PmdbError):
+    """Debug information needed for an answer is absent."""
+
+
+class SymbolNotFound(PmdbError):
+    """A symbol name or address does not resolve."""
+
+
+class TypeNotFound(PmdbError):
+    """A type name does not resolve."""
+
+
+class ParseError(PmdbError):
+    """mdb syntax error; `span` is (start, end) within the source text."""
+
+    def __init__(self, message: str, span: tuple[int, int] = (0, 0)) -> None:
+        self.span = span
+        super().__init__(message)
+
+
+class CommandError(PmdbError):
+    """A dcmd failed; the message is printed after the dcmd's name."""
+
+
+class UsageError(PmdbError):
+    """A dcmd was called with arguments it does not accept."""

@@ -1,0 +1,161 @@
+"""Program: the facade commands and scripts use — memory, arch, symbols, threads, stacks, code.
+
+It delegates to the dump (bytes), the OS personality (objects, symbols, CFI) and the unwinder;
+it holds caches, not logic.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from pmdb.arch import Arch
+from pmdb.debuginfo.symbols import Symbol
+from pmdb.dumps import Dump, ThreadState
+from pmdb.errors import FaultError, PmdbError, SymbolNotFound
+from pmdb.os.userspace import UserProcess
+from pmdb.unwind.frames import StackTrace
+from pmdb.unwind.unwinder import Unwinder
+
+if TYPE_CHECKING:
+    from pmdb.arch.disasm import Disassembler, Instruction
+
+
+@dataclass(frozen=True)
+class SymbolicAddress:
+    """An address and the symbol covering it; `qualified` when the symbol is outside the executable.
+
+    str() gives mdb's spelling: `sym+0x1c`, `libc.so.6`sym`, or the bare number.
+    """
+
+    address: int
+    symbol: Symbol | None
+    qualified: bool = False
+
+    @property
+    def offset(self) -> int:
+        """Distance from the symbol's start."""
+        return self.address - self.symbol.address if self.symbol else 0
+
+    def __str__(self) -> str:
+        from pmdb.mdb.text import num, signed_num
+
+        if self.symbol is None:
+            return num(self.address)
+        name = f"{self.symbol.module}`{self.symbol.name}" if self.qualified else self.symbol.name
+        return name + (signed_num(self.offset) if self.offset else "")
+
+
+class Program:
+    """A debugged target: one dump and what it means."""
+
+    def __init__(self, dump: Dump, process: UserProcess) -> None:
+        self.dump = dump
+        self.process = process
+        self.arch: Arch = dump.arch
+        self.memory = dump.memory
+        self._unwinder = Unwinder(dump.arch, dump.memory, process)
+        self._stacks: dict[int, StackTrace] = {}
+
+    # Memory ----------------------------------------------------------------------
+
+    def read(self, addr: int, size: int) -> bytes:
+        """Target memory, or FaultError."""
+        return self.memory.read(addr, size)
+
+    def read_word(self, addr: int, size: int = 8) -> int:
+        """An unsigned little-endian integer of `size` bytes at `addr`."""
+        return int.from_bytes(self.memory.read(addr, size), "little")
+
+    def read_u64(self, addr: int) -> int:
+        """One 64-bit word."""
+        return struct.unpack("<Q", self.memory.read(addr, 8))[0]
+
+    # Threads -----------------------------------------------------------------------
+
+    @property
+    def threads(self) -> list[ThreadState]:
+        """Every thread; the first is the one that took the fatal signal."""
+        return self.process.threads
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.process.pid
+
+    @property
+    def crashed_thread(self) -> ThreadState | None:
+        """The thread the dump was taken for (the first NT_PRSTATUS of a core)."""
+        return self.threads[0] if self.threads else None
+
+    def thread(self, tid: int) -> ThreadState:
+        """The thread with id `tid`."""
+        for t in self.threads:
+            if t.tid == tid:
+                return t
+        raise PmdbError(f"no thread with id {tid}")
+
+    def stack(self, thread: ThreadState) -> StackTrace:
+        """The thread's stack trace (computed once)."""
+        st = self._stacks.get(thread.tid)
+        if st is None:
+            st = self._stacks[thread.tid] = self._unwinder.unwind(thread.registers)
+        return st
+
+    def stack_from_frame_pointer(self, fp: int) -> StackTrace:
+        """The stack found by starting at frame pointer `fp` (FaultError when it is unreadable)."""
+        try:
+            return self._unwinder.unwind_from_frame_pointer(fp)
+        except PmdbError as e:
+            raise PmdbError(f"cannot start a stack at frame pointer {fp:x}: {e}") from None
+
+    # Symbols -----------------------------------------------------------------------
+
+    def symbol_at(self, addr: int) -> Symbol | None:
+        """The symbol covering `addr`, if any."""
+        return self.process.symbols.lookup_address(addr)
+
+    def symbolize(self, addr: int, lookup: int | None = None) -> SymbolicAddress:
+        """`addr` with its symbol; `lookup` is where to search (pc-1 for return addresses)."""
+        sym = self.symbol_at(addr if lookup is None else lookup)
+        main = self.process.main
+        return SymbolicAddress(addr, sym, sym is not None and (main is None or sym.module != main.name))
+
+    def lookup(self, name: str) -> Symbol:
+        """The symbol called `name` (or `object`name`), or SymbolNotFound."""
+        return self.process.symbols.lookup_name(name)
+
+    def try_lookup(self, name: str) -> Symbol | None:
+        """The symbol called `name`, or None."""
+        try:
+            return self.lookup(name)
+        except SymbolNotFound:
+            return None
+
+    # Code --------------------------------------------------------------------------
+
+    @cached_property
+    def disassembler(self) -> Disassembler:
+        """The arch's disassembler, annotating addresses with mdb-style symbols."""
+        from pmdb.arch.disasm import Disassembler
+
+        def annotate(addr: int) -> str | None:
+            sym = self.symbolize(addr)
+            return str(sym) if sym.symbol else None
+
+        return Disassembler(annotate)
+
+    def instruction_at(self, addr: int) -> Instruction:
+        """The instruction at `addr` (FaultError when its first byte is unreadable)."""
+        return self.disassembler.decode_one(self.read_available(addr, 15), addr)
+
+    def read_available(self, addr: int, size: int) -> bytes:
+        """Up to `size` bytes at `addr`: as many as are readable, at least one (else FaultError)."""
+        try:
+            return self.read(addr, size)
+        except FaultError as e:
+            if e.address <= addr:
+                raise
+            return self.read(addr, e.address - addr)

@@ -1,0 +1,1 @@
+"""Stack unwinding: Frame and StackTrace records, and the strategy loop that produces them."""
