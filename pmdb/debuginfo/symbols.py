@@ -9,15 +9,16 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pmdb.errors import SymbolNotFound
-from pmdb.formats.elf import ElfFile, RawSymbol
+from pmdb.formats.elf import ElfFile, RawSymbol, cstring_at
 
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_TLS, STT_GNU_IFUNC = 0, 1, 2, 6, 10
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 SHN_UNDEF, SHN_LORESERVE = 0, 0xFF00
+_LOOKBACK = 8  # sizeless labels to step over when looking for the function that covers an address
 
 
 class SymbolKind(enum.Enum):
@@ -57,60 +58,105 @@ class Symbol:
         return self.address <= addr < self.address + max(self.size, 1)
 
 
-def _preference(raw: RawSymbol) -> tuple:
-    """Sort key choosing one name among aliases at one address: lower is better."""
-    kind = 0 if raw.type in (STT_FUNC, STT_GNU_IFUNC) else 1 if raw.type == STT_OBJECT else 2
-    bind = {STB_GLOBAL: 0, STB_WEAK: 1}.get(raw.bind, 2)
-    name = raw.name
-    return (kind, raw.size == 0, bind, name.startswith("__GI_"), len(name) - len(name.lstrip("_")), len(name), name)
+# A symbol-table row kept for lookups: (value, size, type, bind, name offset, string table index).
+_Row = tuple[int, int, int, int, int, int]
 
 
 class ObjectSymbols:
-    """The symbols of one loaded object: sorted by address, indexed by name, built lazily."""
+    """The symbols of one loaded object: sorted by address, indexed by name, built lazily.
+
+    Names are decoded only for symbols a lookup returns (and for aliases competing for one
+    address), so the first address lookup in a large table costs a sort, not a decode.
+    """
 
     def __init__(self, module: str, bias: int, files: Sequence[ElfFile]) -> None:
         self.module = module
         self.bias = bias
         self._files = files
+        self._strtabs: list[bytes] = []
         self._addrs: list[int] | None = None
-        self._syms: list[Symbol] = []
-        self._by_name: dict[str, Symbol] = {}
+        self._rows: list[_Row] = []
+        self._all_rows: list[_Row] = []
+        self._by_name: dict[str, _Row] | None = None
 
     def _load(self) -> None:
-        best: dict[int, RawSymbol] = {}
-        named: dict[str, RawSymbol] = {}
-        for raw in _useful(self._files):
-            cur = best.get(raw.value)
-            if cur is None or _preference(raw) < _preference(cur):
-                best[raw.value] = raw
-            prev = named.get(raw.name)
-            if prev is None or _preference(raw) < _preference(prev):
-                named[raw.name] = raw
-        self._syms = [self._make(best[v]) for v in sorted(best)]
-        self._addrs = [s.address for s in self._syms]
-        self._by_name = {name: self._make(raw) for name, raw in named.items()}
+        rows: list[_Row] = []
+        for entries, strtab in self._tables():
+            idx = len(self._strtabs)
+            self._strtabs.append(strtab)
+            for name_off, info, _other, shndx, value, size in entries:
+                kind, bind = info & 0xF, info >> 4
+                if name_off and kind in _KINDS and bind in _BINDS and 0 < shndx < SHN_LORESERVE:
+                    rows.append((value, size, kind, bind, name_off, idx))
+        rows.sort()
+        addrs: list[int] = []
+        chosen: list[_Row] = []
+        i, n = 0, len(rows)
+        while i < n:
+            j = i + 1
+            while j < n and rows[j][0] == rows[i][0]:
+                j += 1
+            addrs.append(rows[i][0])
+            chosen.append(rows[i] if j == i + 1 else min(rows[i:j], key=self._preference))
+            i = j
+        self._rows, self._addrs = chosen, addrs
+        self._all_rows = rows
 
-    def _make(self, raw: RawSymbol) -> Symbol:
-        return Symbol(raw.name, raw.value + self.bias, raw.size, _KINDS[raw.type], _BINDS[raw.bind], self.module)
+    def _tables(self) -> list[tuple[list, bytes]]:
+        """The first .symtab among the files (a debug file's holds every symbol), else the .dynsyms."""
+        for elf in self._files:
+            entries, strtab = elf.symbol_entries(".symtab")
+            if entries:
+                return [(entries, strtab)]
+        return [elf.symbol_entries(".dynsym") for elf in self._files]
+
+    def _name(self, row: _Row) -> str:
+        return cstring_at(self._strtabs[row[5]], row[4])
+
+    def _preference(self, row: _Row) -> tuple:
+        """Sort key choosing one name among aliases: functions, sized, global, plain names first."""
+        _value, size, kind, bind, _off, _idx = row
+        name = self._name(row)
+        rank = 0 if kind in (STT_FUNC, STT_GNU_IFUNC) else 1 if kind == STT_OBJECT else 2
+        binding = {STB_GLOBAL: 0, STB_WEAK: 1}.get(bind, 2)
+        underscores = len(name) - len(name.lstrip("_"))
+        return (rank, size == 0, binding, name.startswith("__GI_"), underscores, len(name), name)
+
+    def _make(self, row: _Row) -> Symbol:
+        value, size, kind, bind, _off, _idx = row
+        return Symbol(self._name(row), value + self.bias, size, _KINDS[kind], _BINDS[bind], self.module)
 
     def by_address(self, addr: int) -> Symbol | None:
-        """The symbol covering `addr`: the nearest one at or below it, unless its size ends before."""
+        """The symbol covering `addr` (mdb's rule: addr - value < max(size, 1)); a label without
+        size between a function's start and `addr` does not hide the function.
+        """
         if self._addrs is None:
             self._load()
         assert self._addrs is not None
-        i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0:
-            return None
-        sym = self._syms[i]
-        if sym.size and addr >= sym.address + sym.size:
-            return None
-        return sym
+        link = addr - self.bias
+        i = bisect.bisect_right(self._addrs, link) - 1
+        for j in range(i, max(i - _LOOKBACK, -1), -1):
+            row = self._rows[j]
+            if link - row[0] < max(row[1], 1):
+                return self._make(row)
+            if row[1]:
+                return None
+        return None
 
     def by_name(self, name: str) -> Symbol | None:
-        """The symbol called `name`, if this object has one."""
-        if self._addrs is None:
-            self._load()
-        return self._by_name.get(name)
+        """The symbol called `name`, if this object has one (the index is built on first use)."""
+        if self._by_name is None:
+            if self._addrs is None:
+                self._load()
+            index: dict[str, _Row] = {}
+            for row in self._all_rows:
+                nm = self._name(row)
+                cur = index.get(nm)
+                if cur is None or self._preference(row) < self._preference(cur):
+                    index[nm] = row
+            self._by_name = index
+        row = self._by_name.get(name)
+        return self._make(row) if row else None
 
     def table(self) -> Iterator[RawSymbol]:
         """Every entry of the object's richest symbol table, in table order, values relocated."""
@@ -125,15 +171,6 @@ class ObjectSymbols:
         if raw.shndx == SHN_UNDEF or raw.shndx >= SHN_LORESERVE or raw.type == STT_TLS:
             return raw
         return dataclasses.replace(raw, value=raw.value + self.bias)
-
-
-def _useful(files: Iterable[ElfFile]) -> Iterable[RawSymbol]:
-    """Defined function, object and untyped symbols of `.symtab` and `.dynsym` of each file."""
-    for elf in files:
-        for table in (".symtab", ".dynsym"):
-            for raw in elf.symbols(table):
-                if raw.name and raw.type in _KINDS and raw.bind in _BINDS and 0 < raw.shndx < SHN_LORESERVE:
-                    yield raw
 
 
 @dataclass(frozen=True)

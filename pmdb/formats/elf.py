@@ -75,6 +75,12 @@ class RawSymbol:
     other: int = 0
 
 
+def cstring_at(strtab: bytes, offset: int) -> str:
+    """The NUL-terminated string at `offset` of a string table ("" when out of range)."""
+    end = strtab.find(b"\0", offset)
+    return strtab[offset:end].decode("utf-8", "replace") if 0 <= offset < end else ""
+
+
 @contextlib.contextmanager
 def _guard(path: str, what: str) -> Iterator[None]:
     """Turn any pyelftools parse failure into a one-line BadDumpError."""
@@ -138,6 +144,7 @@ class ElfFile:
             raise BadDumpError(f"{path}: only 64-bit little-endian ELF is supported")
         self._sections: dict[str, SectionHeader] | None = None
         self._section_list: list[SectionHeader] | None = None
+        self._phdrs: list[ProgramHeader] | None = None
 
     def bytes_at(self, offset: int, size: int) -> memoryview:
         """The file's bytes [offset, offset+size), clipped to the end of the file."""
@@ -148,24 +155,23 @@ class ElfFile:
     # Program headers -------------------------------------------------------------
 
     def program_headers(self) -> list[ProgramHeader]:
-        """Every program header; the table must lie within the file."""
-        end = self._phoff + self._phnum * self._phentsize
-        if self._phnum and (self._phentsize < 56 or end > self.size):
-            raise BadDumpError(
-                f"{self.path}: program header table at {self._phoff:#x} "
-                f"({self._phnum} entries) extends past end of file ({self.size:#x} bytes)"
-            )
-        out = []
-        with _guard(self.path, "bad program header"):
-            for seg in self._elf.iter_segments():
-                h = seg.header
-                out.append(
-                    ProgramHeader(
-                        _enum_value("p_type", h["p_type"]), h["p_flags"], h["p_offset"], h["p_vaddr"],
-                        h["p_paddr"], h["p_filesz"], h["p_memsz"], h["p_align"],
-                    )
+        """Every program header; the table must lie within the file.
+
+        Decoded with struct rather than pyelftools: a core has hundreds of headers and
+        pyelftools' per-record parse costs a quarter of a millisecond each.
+        """
+        if self._phdrs is None:
+            end = self._phoff + self._phnum * self._phentsize
+            if self._phnum and (self._phentsize < 56 or end > self.size):
+                raise BadDumpError(
+                    f"{self.path}: program header table at {self._phoff:#x} "
+                    f"({self._phnum} entries) extends past end of file ({self.size:#x} bytes)"
                 )
-        return out
+            self._phdrs = [
+                ProgramHeader(*struct.unpack_from("<IIQQQQQQ", self.data, self._phoff + i * self._phentsize))
+                for i in range(self._phnum)
+            ]
+        return self._phdrs
 
     # Sections ----------------------------------------------------------------------
 
@@ -200,21 +206,25 @@ class ElfFile:
 
     # Symbols -----------------------------------------------------------------------
 
-    def symbols(self, table: str) -> Iterator[RawSymbol]:
-        """Decode the entries of `.symtab` or `.dynsym` (nothing when absent)."""
+    def symbol_entries(self, table: str) -> tuple[list[tuple[int, int, int, int, int, int]], bytes]:
+        """The raw entries (name offset, info, other, shndx, value, size) of `.symtab` or `.dynsym`
+        and their string table; empty when absent. Names are decoded by the caller, lazily.
+        """
         sec = self.section(table)
         if sec is None or sec.type not in (SHT_SYMTAB, SHT_DYNSYM):
-            return
+            return [], b""
         secs = self.sections()
         if not 0 < sec.link < len(secs):
-            return
-        strtab = bytes(self.section_data(secs[sec.link]))
+            return [], b""
         data = self.section_data(sec)
         usable = len(data) - len(data) % 24
-        for name_off, info, other, shndx, value, size in struct.iter_unpack("<IBBHQQ", data[:usable]):
-            end = strtab.find(b"\0", name_off)
-            name = strtab[name_off:end].decode("utf-8", "replace") if end >= 0 else ""
-            yield RawSymbol(name, value, size, info & 0xF, info >> 4, shndx, other)
+        return list(struct.iter_unpack("<IBBHQQ", data[:usable])), bytes(self.section_data(secs[sec.link]))
+
+    def symbols(self, table: str) -> Iterator[RawSymbol]:
+        """Decode every entry of `.symtab` or `.dynsym` (nothing when absent)."""
+        entries, strtab = self.symbol_entries(table)
+        for name_off, info, other, shndx, value, size in entries:
+            yield RawSymbol(cstring_at(strtab, name_off), value, size, info & 0xF, info >> 4, shndx, other)
 
     # Identity ----------------------------------------------------------------------
 

@@ -4,12 +4,16 @@ the address (10 instructions before, the target, 10 after).
 
 from __future__ import annotations
 
-from pmdb.arch.disasm import Instruction
+from typing import TYPE_CHECKING
+
 from pmdb.commands.registry import DcmdContext, dcmd
 from pmdb.errors import CommandError, FaultError
 from pmdb.mdb.output import LineWriter
 from pmdb.mdb.text import num
-from pmdb.program import Program
+
+if TYPE_CHECKING:
+    from pmdb.arch.disasm import Instruction
+    from pmdb.program import Program
 
 WINDOW = 10
 DEFAULT_COUNT = 11

@@ -1,0 +1,83 @@
+"""Shared test set-up: real fixture cores (built on demand), their ground truth, and pmdb runs.
+
+Under CI (CI=true) a fixture that cannot be built fails the test; elsewhere it skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+
+import make_cores  # noqa: E402 - lives beside the fixtures it builds
+
+CASES = make_cores.CASES
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One built case: its directory, core, binary and gdb/readelf/objdump ground truth."""
+
+    name: str
+    dir: Path
+    truth: dict
+
+    @property
+    def core(self) -> str:
+        return str(self.dir / "core")
+
+    @property
+    def prog(self) -> str:
+        return str(self.dir / "prog")
+
+
+@cache
+def load_fixture(name: str) -> Fixture:
+    """Build (or find in the cache) one fixture case."""
+    try:
+        d = make_cores.ensure(name)
+    except Exception as e:  # any build failure: fatal in CI, a skip on a developer machine
+        if IN_CI:
+            pytest.fail(f"fixture {name} cannot be built: {e}")
+        pytest.skip(f"fixture {name} cannot be built: {e}")
+    return Fixture(name, d, json.loads((d / "truth.json").read_text()))
+
+
+@pytest.fixture(params=CASES)
+def any_case(request: pytest.FixtureRequest) -> Fixture:
+    """Every fixture case in turn."""
+    return load_fixture(request.param)
+
+
+@pytest.fixture
+def seed() -> Fixture:
+    """The story's core: the -O2 seed program."""
+    return load_fixture("seed")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the pmdb command printed and returned."""
+
+    out: str
+    err: str
+    status: int
+
+
+def run_pmdb(*args: str, stdin: str | None = None) -> Run:
+    """Run the pmdb command line in a subprocess, as a user would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pmdb.cli.main", *args],
+        input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    return Run(done.stdout, done.stderr, done.returncode)
