@@ -13,9 +13,9 @@ class FaultReason(enum.Enum):
     """Why an address could not be read; each has mdb's wording."""
 
     UNMAPPED = "no mapping for address"
-    NOT_IN_DUMP = "address not present in dump"
+    NOT_IN_DUMP = "address is mapped but its contents are not in the dump"
     FILTERED = "page filtered out of dump"
-    FILE_MISSING = "mapped file not available"
+    FILE_MISSING = "address is mapped from a file that was not found"
 
 
 class FaultError(PmdbError):
@@ -25,7 +25,7 @@ class FaultError(PmdbError):
         self.address = address
         self.reason = reason
         self.detail = detail
-        super().__init__(reason.value + (f" ({detail})" if detail else ""))
+        super().__init__(reason.value + (f": {detail}" if detail else ""))
 
 
 class BadDumpError(PmdbError):

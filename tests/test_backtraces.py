@@ -71,7 +71,7 @@ def same_function(fx: Fixture, prog: pmdb.Program, pc_lookup: int, gdb_name: str
 def test_every_thread_matches_gdb(any_case: Fixture) -> None:
     fx = any_case
     prog = pmdb.open(fx.core)
-    assert [t.tid for t in prog.threads][0] == fx.truth["crashed_lwp"]
+    assert prog.threads[0].tid == fx.truth["crashed_lwp"]
     assert sorted(t.tid for t in prog.threads) == sorted(t["lwp"] for t in fx.truth["threads"])
     for gdb_thread in fx.truth["threads"]:
         theirs = [f for f in gdb_thread["frames"] if f["type"] in PHYSICAL]

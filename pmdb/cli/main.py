@@ -83,7 +83,11 @@ def _batch(session, text: str) -> int:
         sys.stdout.flush()
         sys.stderr.write(line + "\n")
 
-    ev = Evaluator(session, sys.stdout.write, error)
+    def warn(line: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(line + "\n")
+
+    ev = Evaluator(session, sys.stdout.write, error, warn)
     try:
         ev.run(text)
     except Quit:

@@ -23,7 +23,11 @@ def interactive(session: Session) -> int:
 
     words = ["::" + n for n in session.registry.dcmds if not n.startswith(("$", ":"))]
     prompt = PromptSession(history=FileHistory(HISTORY_FILE), completer=WordCompleter(words, sentence=True))
-    ev = Evaluator(session, sys.stdout.write, lambda line: sys.stderr.write(line + "\n"))
+    def say(line: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(line + "\n")
+
+    ev = Evaluator(session, sys.stdout.write, say, say)
     while True:
         try:
             line = prompt.prompt("> ")

@@ -83,9 +83,10 @@ def walker(name: str, needs_target: bool = True) -> Callable:
 
 @dataclass
 class Output:
-    """Where a dcmd's text goes."""
+    """Where a dcmd's text goes: `write` for its output, `warn` for one-line notes to stderr."""
 
     write: Callable[[str], Any]
+    warn: Callable[[str], Any]
 
 
 @dataclass
@@ -112,6 +113,10 @@ class DcmdContext:
     def write(self, text: str) -> None:
         """Write text to the dcmd's output."""
         self.out.write(text)
+
+    def warn(self, message: str) -> None:
+        """A one-line warning (e.g. what is missing from a partial answer); the dcmd goes on."""
+        self.out.warn(message)
 
     def emit(self, value: int) -> None:
         """Pass a value down the pipeline, or print it as an address when not piped."""

@@ -15,13 +15,15 @@ from pmdb.formats.elf import ET_CORE, PT_LOAD, PT_NOTE, ElfFile, ProgramHeader
 from pmdb.memory.space import BufferSource, Region, SegmentMap
 
 _LEFT_OUT = "not in core"
+_ELF_TYPES = {0: "ET_NONE", 1: "ET_REL: an object file", 2: "ET_EXEC: an executable",
+              3: "ET_DYN: a shared object or PIE executable"}
 
 
 def open_core(path: str, locator: FileLocator) -> Dump:
     """Open an ELF core file read-only and describe it as a Dump."""
     elf = ElfFile(path)
     if elf.type != ET_CORE:
-        raise BadDumpError(f"{path}: not a core file (ELF type {elf.type})")
+        raise BadDumpError(f"{path}: not a core file (ELF type {_ELF_TYPES.get(elf.type, elf.type)})")
     arch = arch_for_elf_machine(elf.machine)
     phdrs = elf.program_headers()
     warnings: list[str] = []
@@ -52,9 +54,12 @@ def _mappings(loads: list[ProgramHeader], files: list[nt.FileMapping]) -> list[M
 
 
 def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) -> dict:
-    """Decode the notes a debugger needs; a malformed note ends parsing with a warning."""
+    """Decode the notes a debugger needs. A note that does not decode is skipped with a warning;
+    a note header that runs past its segment ends parsing of that segment with a warning.
+    """
     out: dict = {"prstatus": []}
     decoders = {
+        nt.NT_PRSTATUS: ("prstatus", nt.parse_prstatus),
         nt.NT_PRPSINFO: ("psinfo", nt.parse_prpsinfo),
         nt.NT_SIGINFO: ("siginfo", nt.parse_siginfo),
         nt.NT_AUXV: ("auxv", nt.parse_auxv),
@@ -64,17 +69,27 @@ def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) ->
         buf = elf.bytes_at(seg.offset, seg.filesz)
         if len(buf) < seg.filesz:
             warnings.append(f"core is truncated: notes have {len(buf):#x} of {seg.filesz:#x} bytes")
-        try:
-            for owner, ntype, desc in nt.iter_notes(buf):
-                if owner != "CORE":
-                    continue
-                if ntype == nt.NT_PRSTATUS:
-                    out["prstatus"].append(nt.parse_prstatus(desc))
-                elif ntype in decoders:
-                    key, decode = decoders[ntype]
-                    out.setdefault(key, decode(desc))
-        except BadDumpError as e:
-            warnings.append(f"bad note: {e}; later notes ignored")
+        notes = nt.iter_notes(buf)
+        while True:
+            try:
+                owner, ntype, desc = next(notes)
+            except StopIteration:
+                break
+            except BadDumpError as e:
+                warnings.append(f"bad note: {e}; the notes after it are ignored")
+                break
+            if owner != "CORE" or ntype not in decoders:
+                continue
+            key, decode = decoders[ntype]
+            try:
+                value = decode(desc)
+            except BadDumpError as e:
+                warnings.append(f"bad {nt.NOTE_NAMES[ntype]} note skipped: {e}")
+                continue
+            if key == "prstatus":
+                out[key].append(value)
+            else:
+                out.setdefault(key, value)
     return out
 
 
@@ -89,7 +104,7 @@ def _core_regions(elf: ElfFile, loads: list[ProgramHeader], warnings: list[str])
             regions.append(Region(p.vaddr, p.vaddr + have, src, 0, "core"))
         if have < p.filesz:
             short += 1
-            regions.append(Region(p.vaddr + have, p.vaddr + p.filesz, None, 0, "core file truncated"))
+            regions.append(Region(p.vaddr + have, p.vaddr + p.filesz, None, 0, "the core file is truncated"))
         if p.memsz > p.filesz:
             regions.append(Region(p.vaddr + p.filesz, p.vaddr + p.memsz, None, 0, _LEFT_OUT))
     if short:

@@ -28,6 +28,7 @@ SHT_NOBITS = 8
 SHT_SYMTAB = 2
 SHT_DYNSYM = 11
 ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
+PN_XNUM = 0xFFFF
 EM_X86_64 = 62
 EM_AARCH64 = 183
 
@@ -139,7 +140,9 @@ class ElfFile:
             self.little_endian: bool = self._elf.little_endian
             self.type: int = _enum_value("e_type", hdr["e_type"])
             self.machine: int = _enum_value("e_machine", hdr["e_machine"])
-            self._phoff, self._phnum, self._phentsize = hdr["e_phoff"], hdr["e_phnum"], hdr["e_phentsize"]
+            self._phoff, self._phentsize = hdr["e_phoff"], hdr["e_phentsize"]
+            self._phnum = hdr["e_phnum"]
+            self._shoff, self._shnum = hdr["e_shoff"], hdr["e_shnum"]
         if self.elfclass != 64 or not self.little_endian:
             raise BadDumpError(f"{path}: only 64-bit little-endian ELF is supported")
         self._sections: dict[str, SectionHeader] | None = None
@@ -161,6 +164,11 @@ class ElfFile:
         pyelftools' per-record parse costs a quarter of a millisecond each.
         """
         if self._phdrs is None:
+            if self._phnum == PN_XNUM:  # more headers than fit in e_phnum: the count is in section 0
+                if not self._shoff or self._shoff + 64 > self.size:
+                    raise BadDumpError(f"{self.path}: e_phnum is PN_XNUM but there is no section 0 to hold the count")
+                with _guard(self.path, "bad section header 0"):
+                    self._phnum = self._elf.num_segments()
             end = self._phoff + self._phnum * self._phentsize
             if self._phnum and (self._phentsize < 56 or end > self.size):
                 raise BadDumpError(

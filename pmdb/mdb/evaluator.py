@@ -23,10 +23,18 @@ _HEX = set("0123456789abcdefABCDEF")
 class Evaluator:
     """Runs mdb text against a session, writing output and one-line errors."""
 
-    def __init__(self, session: Session, write: Callable[[str], object], error: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        write: Callable[[str], object],
+        error: Callable[[str], object],
+        warn: Callable[[str], object] | None = None,
+    ) -> None:
+        """`error` takes a failed statement's line; `warn` a note that does not fail it."""
         self.session = session
         self.write = write
         self.error = error
+        self.warn = warn or error
 
     def run(self, text: str) -> bool:
         """Run every statement of `text`; False when any failed (each failure prints one line).
@@ -104,7 +112,8 @@ class Evaluator:
         if spec.needs_target and s.program is None:
             raise CommandError(f"{_shown(cmd.name)}: no target")
         args = tuple(self.value(a.expr) if isinstance(a, ExprArg) else a for a in cmd.args)
-        ctx = DcmdContext(s, addr, has_addr, count, args, Output(write), piped_out=piped)
+        ctx = DcmdContext(s, addr, has_addr, count, args,
+                          Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped)
         try:
             spec.func(ctx)
         except UsageError as e:

@@ -43,7 +43,10 @@ class Frame:
 
 @dataclass(frozen=True)
 class StackTrace:
-    """The frames of one thread, innermost first, and why unwinding stopped."""
+    """The frames of one thread, innermost first, and why unwinding stopped; `complete` is false
+    when it stopped for want of data (unreadable stack, no unwind information, a loop).
+    """
 
     frames: tuple[Frame, ...]
     stop_reason: str
+    complete: bool = True

@@ -27,7 +27,13 @@ class CodeMap(Protocol):
 
 
 class _Stop(Exception):
-    """Unwinding cannot go past the current frame; the message says why."""
+    """Unwinding cannot go past the current frame; the message says why, `outermost` whether
+    that is the normal end of a stack rather than something missing or corrupt.
+    """
+
+    def __init__(self, message: str, outermost: bool = False) -> None:
+        super().__init__(message)
+        self.outermost = outermost
 
 
 class Unwinder:
@@ -60,13 +66,13 @@ class Unwinder:
                 nxt, frame = self._step(frame)
             except _Stop as stop:
                 frames.append(frame)
-                return StackTrace(tuple(frames), str(stop))
+                return StackTrace(tuple(frames), str(stop), complete=stop.outermost)
             frames.append(frame)
             if len(frames) >= self.max_frames:
-                return StackTrace(tuple(frames), f"stopped after {self.max_frames} frames")
+                return StackTrace(tuple(frames), f"stopped after {self.max_frames} frames", complete=False)
             key = (nxt.pc, nxt.sp)
             if key in seen:
-                return StackTrace(tuple(frames), "stack loops back on itself")
+                return StackTrace(tuple(frames), "stack loops back on itself", complete=False)
             seen.add(key)
             frame = nxt
 
@@ -113,7 +119,7 @@ class Unwinder:
 
         ra_rule = row.rules.get(row.ra_column)
         if ra_rule is None or ra_rule.kind is RuleKind.UNDEFINED:
-            raise _Stop("outermost frame (return address undefined)")
+            raise _Stop("outermost frame (return address undefined)", outermost=True)
         if row.cfa_expr is not None:
             cfa = evaluate(row.cfa_expr, reg, self._read)
         else:
@@ -134,7 +140,7 @@ class Unwinder:
                 regs[name] = value
         ra = regs.get(arch.dwarf_name(row.ra_column) or "")
         if not ra:
-            raise _Stop("outermost frame (return address 0)")
+            raise _Stop("outermost frame (return address 0)", outermost=True)
         regs[arch.pc] = ra
         method = UnwindMethod.SIGNAL if f.signal_frame else UnwindMethod.CFI
         return self._caller(f, regs, method, exact=f.signal_frame), cfa
@@ -164,7 +170,7 @@ class Unwinder:
             raise _Stop("no unwind information and no usable frame pointer")
         regs = {self.arch.fp: self._read(fp), self.arch.pc: self._read(fp + 8), self.arch.sp: fp + 16}
         if regs[self.arch.pc] == 0:
-            raise _Stop("outermost frame (return address 0)")
+            raise _Stop("outermost frame (return address 0)", outermost=True)
         return self._caller(f, regs, UnwindMethod.FRAME_POINTER, exact=False)
 
     def _caller(self, f: Frame, regs: dict[str, int], method: UnwindMethod, exact: bool) -> Frame:

@@ -37,6 +37,8 @@ def _print_stack(ctx: DcmdContext, st: StackTrace, with_fp: bool, verbose: bool,
         ctx.write(f"{indent}{fp}{frame_text(ctx, frame)}{how}\n")
     if verbose:
         ctx.write(f"{indent}[stopped: {st.stop_reason}]\n")
+    elif not st.complete:
+        ctx.warn(f"stack trace is incomplete: {st.stop_reason}")
 
 
 @dcmd("stack", usage="[-v] [cnt]", aliases=("$c",))
