@@ -52,14 +52,6 @@ Expr = Number | Word | Dot | Variable | Unary | Binary
 
 
 @dataclass(frozen=True)
-class Format:
-    """`/fmt` (read memory), `?fmt` (read the object file), `=fmt` (format the value itself)."""
-
-    verb: str
-    spec: str
-
-
-@dataclass(frozen=True)
 class ExprArg:
     """A dcmd argument written `$[expr]`: passed as an integer."""
 
@@ -67,6 +59,19 @@ class ExprArg:
 
 
 Arg = str | ExprArg
+
+
+@dataclass(frozen=True)
+class Format:
+    """`/fmt` (read memory), `?fmt` (read the object file), `=fmt` (format the value itself).
+
+    `args` are the values after a write or search format (`/w 0`), which pmdb refuses or
+    ignores but must parse.
+    """
+
+    verb: str
+    spec: str
+    args: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,8 @@ class _Parser:
             start = self.pos
             while self.pos < len(self.text) and self.text[self.pos] not in " \t;|!\n":
                 self.pos += 1
-            return Format(ch, self.text[start : self.pos])
+            spec = self.text[start : self.pos]
+            return Format(ch, spec, self._args() if ch != "=" else ())
         if ch == ">":
             self.pos += 1
             self.skip_blanks()
