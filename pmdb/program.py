@@ -105,7 +105,7 @@ class Program:
         return st
 
     def stack_from_frame_pointer(self, fp: int) -> StackTrace:
-        """The stack found by starting at frame pointer `fp` (FaultError when it is unreadable)."""
+        """The stack found by starting at frame pointer `fp` (PmdbError when it is unreadable)."""
         try:
             return self._unwinder.unwind_from_frame_pointer(fp)
         except PmdbError as e:

@@ -76,8 +76,9 @@ class Run:
 
 def run_pmdb(*args: str, stdin: str | None = None) -> Run:
     """Run the pmdb command line in a subprocess, as a user would."""
+    env = dict(os.environ, PMDB_DEBUG="1")  # a bug shows its traceback (and fails the test)
     done = subprocess.run(
         [sys.executable, "-m", "pmdb.cli.main", *args],
-        input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
     )
     return Run(done.stdout, done.stderr, done.returncode)

@@ -7,6 +7,7 @@ or an unreadable dump.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ def _arg_parser() -> argparse.ArgumentParser:
     ap = _ArgParser(prog="pmdb", description="Post-mortem debugger for crash dumps, speaking mdb's language.")
     ap.add_argument("dump", nargs="?", help="core file or crash dump")
     ap.add_argument("executable", nargs="?", help="the program file (default: the one the core names)")
-    ap.add_argument("-e", dest="commands", action="append", metavar="CMDS",
+    ap.add_argument("-e", "--eval", dest="commands", action="append", metavar="CMDS",
                     help="run these mdb statements and exit (may be repeated)")
     ap.add_argument("-f", dest="raw_file", metavar="FILE", help="debug a raw file (no dump format)")
     ap.add_argument("--sysroot", help="prefix for the paths of files the dump names")
@@ -41,9 +42,21 @@ def _arg_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _glue_commands(argv: list[str]) -> list[str]:
+    """`-e CMDS` takes the next word whatever it starts with (`-e '-1=e'` is a statement)."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "-e":
+            out.append("--eval=" + next(it, ""))
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = _arg_parser().parse_args(argv)
+    args = _arg_parser().parse_args(_glue_commands(sys.argv[1:] if argv is None else list(argv)))
     from pmdb.commands.registry import default_registry
     from pmdb.mdb.session import Session
 
@@ -56,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 search_path=args.search_path, debug_dirs=args.debug_dir)
         except PmdbError as e:
             sys.stderr.write(f"pmdb: {e}\n")
+            return EXIT_USAGE
+        except Exception as e:  # a bug in pmdb: one line for the user, the traceback under PMDB_DEBUG
+            if os.environ.get("PMDB_DEBUG"):
+                raise
+            sys.stderr.write(f"pmdb: internal error opening {args.dump}: {type(e).__name__}: {e}\n")
             return EXIT_USAGE
         if not args.quiet:
             for w in program.dump.warnings:

@@ -114,13 +114,15 @@ class ObjectSymbols:
         return cstring_at(self._strtabs[row[5]], row[4])
 
     def _preference(self, row: _Row) -> tuple:
-        """Sort key choosing one name among aliases: functions, sized, global, plain names first."""
+        """Sort key choosing one name among aliases: functions, sized, unversioned, global, plain
+        names first (`__libc_start_main_impl` over `__libc_start_main@@GLIBC_2.34`).
+        """
         _value, size, kind, bind, _off, _idx = row
         name = self._name(row)
         rank = 0 if kind in (STT_FUNC, STT_GNU_IFUNC) else 1 if kind == STT_OBJECT else 2
         binding = {STB_GLOBAL: 0, STB_WEAK: 1}.get(bind, 2)
         underscores = len(name) - len(name.lstrip("_"))
-        return (rank, size == 0, binding, name.startswith("__GI_"), underscores, len(name), name)
+        return (rank, size == 0, "@" in name, binding, name.startswith("__GI_"), underscores, len(name), name)
 
     def _make(self, row: _Row) -> Symbol:
         value, size, kind, bind, _off, _idx = row

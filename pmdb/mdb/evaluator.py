@@ -6,10 +6,11 @@ and dcmd prints lives in pmdb.mdb.formats and pmdb.commands.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 
-from pmdb.commands.registry import DcmdContext, Output
+from pmdb.commands.registry import DcmdContext, Output, Quit
 from pmdb.errors import CommandError, FaultError, ParseError, PmdbError, SymbolNotFound, UsageError
 from pmdb.mdb import formats
 from pmdb.mdb.ast import Assign, Binary, Dcmd, Dot, Expr, ExprArg, Format, Number, Statement, Unary, Variable, Word
@@ -60,6 +61,12 @@ class Evaluator:
             self.error(f"pmdb: failed to read data from target: {e}")
         except PmdbError as e:
             self.error(f"pmdb: {e}")
+        except Quit:
+            raise
+        except Exception as e:  # a bug in pmdb: one line for the user, the traceback under PMDB_DEBUG
+            if os.environ.get("PMDB_DEBUG"):
+                raise
+            self.error(f"pmdb: internal error in '{st.text}': {type(e).__name__}: {e}")
         return False
 
     # Statements ------------------------------------------------------------------
@@ -165,8 +172,8 @@ class Evaluator:
         s = self.session
         if name in s.variables:
             return s.variables[name]
-        if name == "." or name == "dot":
-            return s.dot
+        if name == "thread" and s.thread is not None:
+            return s.thread.tid
         reg = s.register(name)
         if reg is not None:
             return reg

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from pmdb.arch import Arch
 from pmdb.debuginfo.dwarf_expr import evaluate
-from pmdb.errors import FaultError
+from pmdb.errors import FaultError, PmdbError
 from pmdb.formats.cfi import CfiRow, RuleKind
 from pmdb.memory.space import AddressSpace, read_u64
 from pmdb.unwind.frames import Frame, StackTrace, UnwindMethod
@@ -31,9 +31,10 @@ class _Stop(Exception):
     that is the normal end of a stack rather than something missing or corrupt.
     """
 
-    def __init__(self, message: str, outermost: bool = False) -> None:
+    def __init__(self, message: str, outermost: bool = False, cfa: int | None = None) -> None:
         super().__init__(message)
         self.outermost = outermost
+        self.cfa = cfa
 
 
 class Unwinder:
@@ -55,7 +56,10 @@ class Unwinder:
         frame pointer and [fp+8] the return address into the first frame shown.
         """
         arch = self.arch
-        regs = {arch.fp: self._read(fp), arch.pc: self._read(fp + 8), arch.sp: fp + 16}
+        try:
+            regs = {arch.fp: self._read(fp), arch.pc: self._read(fp + 8), arch.sp: fp + 16}
+        except _Stop as stop:
+            raise PmdbError(str(stop)) from None
         return self._walk(Frame(0, regs[arch.pc], regs[arch.sp], regs, UnwindMethod.FRAME_POINTER, False))
 
     def _walk(self, frame: Frame) -> StackTrace:
@@ -65,7 +69,7 @@ class Unwinder:
             try:
                 nxt, frame = self._step(frame)
             except _Stop as stop:
-                frames.append(frame)
+                frames.append(dataclasses.replace(frame, cfa=stop.cfa) if stop.cfa is not None else frame)
                 return StackTrace(tuple(frames), str(stop), complete=stop.outermost)
             frames.append(frame)
             if len(frames) >= self.max_frames:
@@ -117,9 +121,6 @@ class Unwinder:
             name = arch.dwarf_name(n)
             return f.registers.get(name) if name else None
 
-        ra_rule = row.rules.get(row.ra_column)
-        if ra_rule is None or ra_rule.kind is RuleKind.UNDEFINED:
-            raise _Stop("outermost frame (return address undefined)", outermost=True)
         if row.cfa_expr is not None:
             cfa = evaluate(row.cfa_expr, reg, self._read)
         else:
@@ -127,6 +128,9 @@ class Unwinder:
             cfa = None if base is None else base + row.cfa_offset
         if cfa is None:
             raise _Stop("the frame's CFA cannot be computed")
+        ra_rule = row.rules.get(row.ra_column)
+        if ra_rule is None or ra_rule.kind is RuleKind.UNDEFINED:
+            raise _Stop("outermost frame (return address undefined)", outermost=True, cfa=cfa)
         regs = {n: f.registers[n] for n in arch.callee_saved if n in f.registers}
         regs[arch.sp] = cfa
         for regno, rule in row.rules.items():
