@@ -63,3 +63,13 @@ def test_call_targets_are_relative_then_symbolic(seed: Fixture) -> None:
     assert len(calls) == 1
     disp = calls[0].split("call   ")[1].split()[0]
     assert disp.startswith(("-0x", "+0x"))
+
+
+def test_plt_calls_are_named_as_objdump_names_them(seed: Fixture) -> None:
+    insns = seed.truth["disassembly"]["insns"]
+    plt_calls = [(i["addr"], i["text"].split("<")[1].split("@")[0]) for i in insns if "@plt>" in i["text"]]
+    assert plt_calls
+    r = run_pmdb(seed.core, "-e", "ipnet_nicevent_task::dis -a")
+    lines = {int(ln.split()[0], 16): ln for ln in r.out.splitlines()}
+    for addr, name in plt_calls:
+        assert lines[addr].endswith(f"<PLT:{name}>")

@@ -103,12 +103,16 @@ class ObjectSymbols:
         self._all_rows = rows
 
     def _tables(self) -> list[tuple[list, bytes]]:
-        """The first .symtab among the files (a debug file's holds every symbol), else the .dynsyms."""
+        """The first .symtab among the files (a debug file's holds every symbol), else the .dynsyms;
+        plus the PLT stubs, named `PLT:function` as mdb names an unbound stub.
+        """
+        tables = [elf.symbol_entries(".dynsym") for elf in self._files]
         for elf in self._files:
             entries, strtab = elf.symbol_entries(".symtab")
             if entries:
-                return [(entries, strtab)]
-        return [elf.symbol_entries(".dynsym") for elf in self._files]
+                tables = [(entries, strtab)]
+                break
+        return [*tables, _plt_table(self._files)]
 
     def _name(self, row: _Row) -> str:
         return cstring_at(self._strtabs[row[5]], row[4])
@@ -173,6 +177,20 @@ class ObjectSymbols:
         if raw.shndx == SHN_UNDEF or raw.shndx >= SHN_LORESERVE or raw.type == STT_TLS:
             return raw
         return dataclasses.replace(raw, value=raw.value + self.bias)
+
+
+def _plt_table(files: Sequence[ElfFile]) -> tuple[list, bytes]:
+    """Synthetic symbol-table rows for the PLT stubs of the first file that has them."""
+    for elf in files:
+        stubs = elf.plt_entries()
+        if stubs:
+            strtab = bytearray(b"\0")
+            entries = []
+            for addr, name in stubs:
+                entries.append((len(strtab), STB_LOCAL << 4 | STT_FUNC, 0, 1, addr, 16))
+                strtab += f"PLT:{name}".encode() + b"\0"
+            return entries, bytes(strtab)
+    return [], b""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ SHT_SYMTAB = 2
 SHT_DYNSYM = 11
 ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
 PN_XNUM = 0xFFFF
+R_X86_64_JUMP_SLOT = 7
 EM_X86_64 = 62
 EM_AARCH64 = 183
 
@@ -233,6 +234,27 @@ class ElfFile:
         entries, strtab = self.symbol_entries(table)
         for name_off, info, other, shndx, value, size in entries:
             yield RawSymbol(cstring_at(strtab, name_off), value, size, info & 0xF, info >> 4, shndx, other)
+
+    def plt_entries(self) -> list[tuple[int, str]]:
+        """(link-time address, symbol name) of each x86-64 PLT stub, from .rela.plt's jump slots.
+
+        Stub i is at .plt.sec + 16*i when the file has .plt.sec (IBT), else at .plt + 16*(i+1)
+        (the first .plt entry is the resolver's).
+        """
+        rela, dynsym = self.section(".rela.plt"), self.section(".dynsym")
+        plt_sec, plt = self.section(".plt.sec"), self.section(".plt")
+        if rela is None or dynsym is None or (plt is None and plt_sec is None):
+            return []
+        entries, strtab = self.symbol_entries(".dynsym")
+        data = self.section_data(rela)
+        out = []
+        for i, (_offset, info, _addend) in enumerate(struct.iter_unpack("<QQq", data[: len(data) - len(data) % 24])):
+            sym = info >> 32
+            if (info & 0xFFFFFFFF) != R_X86_64_JUMP_SLOT or not 0 < sym < len(entries):
+                continue
+            addr = plt_sec.addr + 16 * i if plt_sec is not None else plt.addr + 16 * (i + 1)
+            out.append((addr, cstring_at(strtab, entries[sym][0])))
+        return out
 
     # Identity ----------------------------------------------------------------------
 

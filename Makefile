@@ -1,0 +1,43 @@
+# The two commands a newcomer runs: `make demo` and `make test` (see README.md).
+# Both install what they need: Debian packages (gdb, elfutils, ...) with apt-get when missing,
+# and Python packages into a virtual environment in .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := gdb elfutils binutils g++ libc6-dbg util-linux python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint bench system-deps clean
+
+demo: $(VENV)/.installed
+	$(PY) scripts/demo.py
+
+test: system-deps $(VENV)/.installed-test
+	$(VENV)/bin/ruff check pmdb tests bench scripts
+	$(PY) tests/fixtures/make_cores.py > /dev/null
+	$(PY) -m pytest -q
+
+bench: system-deps $(VENV)/.installed-test
+	$(PY) bench/run.py
+
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { $(MAKE) system-deps && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info
