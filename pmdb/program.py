@@ -151,6 +151,20 @@ class Program:
         """The instruction at `addr` (FaultError when its first byte is unreadable)."""
         return self.disassembler.decode_one(self.read_available(addr, 15), addr)
 
+    def disassemble(self, addr: int, count: int) -> list[Instruction]:
+        """`count` instructions from `addr` (fewer when memory ends)."""
+        out: list[Instruction] = []
+        for _ in range(count):
+            try:
+                insn = self.instruction_at(addr)
+            except FaultError:
+                if not out:
+                    raise
+                break
+            out.append(insn)
+            addr += insn.size
+        return out
+
     def read_available(self, addr: int, size: int) -> bytes:
         """Up to `size` bytes at `addr`: as many as are readable, at least one (else FaultError)."""
         try:

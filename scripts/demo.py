@@ -4,6 +4,7 @@ mdb user would, printing each command and what pmdb answers.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 from make_cores import ensure  # noqa: E402 - the fixture builder lives with the tests
-
-import json  # noqa: E402
 
 
 def main() -> int:

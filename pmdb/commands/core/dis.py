@@ -30,21 +30,6 @@ def _decode_range(prog: Program, start: int, end: int) -> list[Instruction]:
     return out
 
 
-def _decode_count(prog: Program, start: int, count: int) -> list[Instruction]:
-    out: list[Instruction] = []
-    addr = start
-    for _ in range(count):
-        try:
-            insn = prog.instruction_at(addr)
-        except FaultError:
-            if not out:
-                raise
-            break
-        out.append(insn)
-        addr += insn.size
-    return out
-
-
 def _before(prog: Program, addr: int, n: int) -> list[Instruction]:
     """Up to n instructions ending just before `addr`, decoded forward from its symbol's start."""
     sym = prog.symbol_at(addr)
@@ -90,12 +75,12 @@ def dis(ctx: DcmdContext) -> None:
     sym = prog.symbol_at(addr)
     try:
         if has_addr and not opts.get("w") and sym is not None and sym.address == addr and sym.size:
-            insns = _decode_range(prog, addr, addr + sym.size) if n is None else _decode_count(prog, addr, n + 1)
+            insns = _decode_range(prog, addr, addr + sym.size) if n is None else prog.disassemble(addr, n + 1)
         elif has_addr:
             width = WINDOW if n is None else n
-            insns = _before(prog, addr, width) + _decode_count(prog, addr, width + 1)
+            insns = _before(prog, addr, width) + prog.disassemble(addr, width + 1)
         else:
-            insns = _decode_count(prog, addr, DEFAULT_COUNT if n is None else n + 1)
+            insns = prog.disassemble(addr, DEFAULT_COUNT if n is None else n + 1)
     except FaultError as e:
         raise CommandError(f"failed to read instruction at {num(e.address)}: {e}") from None
     for insn in insns:
