@@ -19,7 +19,7 @@ test: system-deps $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 bench: system-deps $(VENV)/.installed-test
-	$(PY) bench/run.py
+	$(PY) bench/run.py --write
 
 system-deps:
 	@missing=""; \
@@ -29,14 +29,14 @@ system-deps:
 	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(shell find pmdb -name '*.py')
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { $(MAKE) system-deps && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q '.[test]'
 	touch $@
 
 clean:

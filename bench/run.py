@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 from make_cores import ensure  # noqa: E402 - the fixture builder lives with the tests
 
 GDB = ["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
+_SCRIPT = Path(sys.executable).with_name("pmdb")
+PMDB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pmdb"]  # the installed command
 CASES = (("seed", 7), ("threads8", 7), ("recursion", 3))
 
 
@@ -57,9 +59,9 @@ def run(runs_override: int | None) -> list[str]:
         runs = runs_override or runs
         d = ensure(case)
         core, prog = str(d / "core"), str(d / "prog")
-        frames = len(subprocess.run([sys.executable, "-m", "pmdb", core, "-e", "$c"], capture_output=True,
+        frames = len(subprocess.run([*PMDB, core, "-e", "$c"], capture_output=True,
                                     text=True, check=False).stdout.splitlines())
-        ours = measure([sys.executable, "-m", "pmdb", core, "-e", "::status; $c"], runs)
+        ours = measure([*PMDB, core, "-e", "::status; $c"], runs)
         gdb = measure([*GDB, "-ex", "bt", prog, core], runs)
         rows.append(
             f"| {case} ({frames} frames) | {runs} | {ours.seconds:.3f} s | {gdb.seconds:.3f} s | "
@@ -79,8 +81,9 @@ def write(rows: list[str], command: str) -> None:
     text = (
         "# Benchmarks\n\n"
         "Whole-process wall time (median of the runs, after one warm-up) and peak RSS of\n"
-        "`pmdb CORE -e '::status; $c'` against `gdb -batch -ex bt PROG CORE` on the same fixture\n"
-        "core, measured in one run of the script. A ratio below 1 means pmdb is faster or smaller.\n\n"
+        "`pmdb CORE -e '::status; $c'` (the installed command, as `make bench` installs it) against\n"
+        "`gdb -batch -ex bt PROG CORE` on the same fixture core, measured in one run of the script.\n"
+        "A ratio below 1 means pmdb is faster or smaller.\n\n"
         f"Command: `{command}`  \n"
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{subprocess.run(['gdb', '--version'], capture_output=True, text=True, check=False).stdout.splitlines()[0]}"
@@ -97,7 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     rows = run(args.runs)
     if args.write:
-        write(rows, "python bench/run.py --write" + (f" --runs {args.runs}" if args.runs else ""))
+        write(rows, "make bench  (= python bench/run.py --write" + (f" --runs {args.runs}" if args.runs else "") + ")")
     return 0
 
 

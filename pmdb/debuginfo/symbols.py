@@ -76,7 +76,6 @@ class ObjectSymbols:
         self._strtabs: list[bytes] = []
         self._addrs: list[int] | None = None
         self._rows: list[_Row] = []
-        self._all_rows: list[_Row] = []
         self._by_name: dict[str, _Row] | None = None
 
     def _load(self) -> None:
@@ -89,30 +88,17 @@ class ObjectSymbols:
                 if name_off and kind in _KINDS and bind in _BINDS and 0 < shndx < SHN_LORESERVE:
                     rows.append((value, size, kind, bind, name_off, idx))
         rows.sort()
-        addrs: list[int] = []
-        chosen: list[_Row] = []
-        i, n = 0, len(rows)
-        while i < n:
-            j = i + 1
-            while j < n and rows[j][0] == rows[i][0]:
-                j += 1
-            addrs.append(rows[i][0])
-            chosen.append(rows[i] if j == i + 1 else min(rows[i:j], key=self._preference))
-            i = j
-        self._rows, self._addrs = chosen, addrs
-        self._all_rows = rows
+        self._rows, self._addrs = rows, [r[0] for r in rows]
 
     def _tables(self) -> list[tuple[list, bytes]]:
         """The first .symtab among the files (a debug file's holds every symbol), else the .dynsyms;
         plus the PLT stubs, named `PLT:function` as mdb names an unbound stub.
         """
-        tables = [elf.symbol_entries(".dynsym") for elf in self._files]
         for elf in self._files:
             entries, strtab = elf.symbol_entries(".symtab")
             if entries:
-                tables = [(entries, strtab)]
-                break
-        return [*tables, _plt_table(self._files)]
+                return [(entries, strtab), _plt_table(self._files)]
+        return [*(elf.symbol_entries(".dynsym") for elf in self._files), _plt_table(self._files)]
 
     def _name(self, row: _Row) -> str:
         return cstring_at(self._strtabs[row[5]], row[4])
@@ -134,19 +120,25 @@ class ObjectSymbols:
 
     def by_address(self, addr: int) -> Symbol | None:
         """The symbol covering `addr` (mdb's rule: addr - value < max(size, 1)); a label without
-        size between a function's start and `addr` does not hide the function.
+        size between a function's start and `addr` does not hide the function. Among aliases at
+        one address the preferred name is chosen here, when it is looked up.
         """
         if self._addrs is None:
             self._load()
-        assert self._addrs is not None
+        addrs = self._addrs
+        assert addrs is not None
         link = addr - self.bias
-        i = bisect.bisect_right(self._addrs, link) - 1
-        for j in range(i, max(i - _LOOKBACK, -1), -1):
-            row = self._rows[j]
+        i = bisect.bisect_right(addrs, link) - 1
+        for _ in range(_LOOKBACK):
+            if i < 0:
+                return None
+            first = bisect.bisect_left(addrs, addrs[i])
+            row = min(self._rows[first : i + 1], key=self._preference) if first < i else self._rows[i]
             if link - row[0] < max(row[1], 1):
                 return self._make(row)
             if row[1]:
                 return None
+            i = first - 1
         return None
 
     def by_name(self, name: str) -> Symbol | None:
@@ -155,7 +147,7 @@ class ObjectSymbols:
             if self._addrs is None:
                 self._load()
             index: dict[str, _Row] = {}
-            for row in self._all_rows:
+            for row in self._rows:
                 nm = self._name(row)
                 cur = index.get(nm)
                 if cur is None or self._preference(row) < self._preference(cur):

@@ -143,7 +143,7 @@ class ElfFile:
             self.machine: int = _enum_value("e_machine", hdr["e_machine"])
             self._phoff, self._phentsize = hdr["e_phoff"], hdr["e_phentsize"]
             self._phnum = hdr["e_phnum"]
-            self._shoff, self._shnum = hdr["e_shoff"], hdr["e_shnum"]
+            self._shoff, self._shnum, self._shstrndx = hdr["e_shoff"], hdr["e_shnum"], hdr["e_shstrndx"]
         if self.elfclass != 64 or not self.little_endian:
             raise BadDumpError(f"{path}: only 64-bit little-endian ELF is supported")
         self._sections: dict[str, SectionHeader] | None = None
@@ -185,18 +185,22 @@ class ElfFile:
     # Sections ----------------------------------------------------------------------
 
     def sections(self) -> list[SectionHeader]:
-        """Every section header with its name (empty list when there is no table)."""
+        """Every section header with its name (empty when there is no table).
+
+        Decoded with struct, like the program headers: a debug file has dozens of sections and
+        pyelftools builds an object per section.
+        """
         if self._section_list is None:
             out: list[SectionHeader] = []
-            with _guard(self.path, "bad section headers"):
-                for sec in self._elf.iter_sections():
-                    h = sec.header
-                    out.append(
-                        SectionHeader(
-                            sec.name, _enum_value("sh_type", h["sh_type"]), h["sh_flags"],
-                            h["sh_addr"], h["sh_offset"], h["sh_size"], h["sh_link"], h["sh_entsize"],
-                        )
-                    )
+            shoff, shnum = self._shoff, self._shnum
+            if shoff and shnum == 0 and shoff + 64 <= self.size:  # more than 0xff00 sections: count in section 0
+                shnum = struct.unpack_from("<Q", self.data, shoff + 32)[0]
+            if shoff and shnum and shoff + shnum * 64 <= self.size:
+                raw = [struct.unpack_from("<IIQQQQIIQQ", self.data, shoff + i * 64) for i in range(shnum)]
+                strndx = self._shstrndx if self._shstrndx < len(raw) else 0
+                names = bytes(self.bytes_at(raw[strndx][4], raw[strndx][5])) if strndx else b""
+                for name, typ, flags, addr, off, size, link, _info, _align, entsize in raw:
+                    out.append(SectionHeader(cstring_at(names, name), typ, flags, addr, off, size, link, entsize))
             self._section_list = out
             self._sections = {s.name: s for s in reversed(out)}
         return self._section_list
@@ -297,8 +301,7 @@ class ElfFile:
                 self.data.close()
 
 
-_ENUM_PREFIX = {"e_type": "ENUM_E_TYPE", "e_machine": "ENUM_E_MACHINE", "sh_type": "ENUM_SH_TYPE",
-                "p_type": "ENUM_P_TYPE"}
+_ENUM_PREFIX = {"e_type": "ENUM_E_TYPE", "e_machine": "ENUM_E_MACHINE"}
 
 
 def _enum_value(field: str, value: Any) -> int:
