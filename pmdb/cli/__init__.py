@@ -1,0 +1,1 @@
+"""The command line: argument handling, batch mode and the interactive prompt."""

@@ -1,0 +1,1 @@
+"""Pure parsers of file formats (ELF, notes, DWARF CFI): bytes in, records out."""

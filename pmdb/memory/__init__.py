@@ -1,0 +1,1 @@
+"""Address spaces: the one interface through which all target memory is read."""
