@@ -114,3 +114,23 @@ def test_stack_verbose_says_how_frames_were_unwound() -> None:
     assert lines[1].endswith("[return address at [sp] (called a bad pc)]")
     assert lines[2].endswith("[DWARF CFI]")
     assert lines[-1] == "[stopped: outermost frame (return address undefined)]"
+
+
+@pytest.mark.parametrize("case", ["seed", "threads8", "divzero"])
+def test_fpregs_match_gdb(case: str) -> None:
+    fx = load_fixture(case)
+    for thread in fx.truth["threads"]:
+        gdb = thread["fpregs"]
+        r = run_pmdb(fx.core, "-e", f"0t{thread['lwp']}::fpregs")
+        assert r.status == 0, r.err
+        out = r.out
+        for i in range(16):
+            words = re.search(rf"%xmm{i}\s+\[127:0\]\s+0x(\w+) (\w+) (\w+) (\w+)", out).groups()
+            assert int("".join(words), 16) == gdb[f"xmm{i}"], f"thread {thread['lwp']} %xmm{i}"
+        assert re.search(r"^cw     0x(\w{4}) ", out, re.M).group(1) == f"{gdb['fctrl']:04x}"
+        assert re.search(r"^sw     0x(\w{4}) ", out, re.M).group(1) == f"{gdb['fstat']:04x}"
+        assert re.search(r"^mxcsr  0x(\w{4}) ", out, re.M).group(1) == f"{gdb['mxcsr']:04x}"
+        tags = re.findall(r"^%st\d .* (\w+)$", out, re.M)
+        full = gdb["ftag"]  # gdb rebuilds the full tag word: two bits per physical register, 3 = empty
+        top = (gdb["fstat"] >> 11) & 7
+        assert tags == [("valid", "zero", "special", "empty")[(full >> 2 * ((i + top) & 7)) & 3] for i in range(8)]

@@ -194,10 +194,10 @@ class Registry:
 
 def default_registry() -> Registry:
     """A registry holding every command module pmdb ships."""
-    from pmdb.commands.core import builtins, dis, nm, regs, stack, threads
+    from pmdb.commands.core import builtins, dis, fpregs, nm, regs, stack, threads
     from pmdb.commands.userspace import mappings, status
 
     reg = Registry()
-    for module in (builtins, dis, nm, regs, stack, threads, mappings, status):
+    for module in (builtins, dis, fpregs, nm, regs, stack, threads, mappings, status):
         reg.add_module(module)
     return reg

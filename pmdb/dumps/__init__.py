@@ -18,11 +18,14 @@ class DumpKind(enum.Enum):
 
 @dataclass(frozen=True)
 class ThreadState:
-    """One thread as the dump recorded it: its id, its registers, the signal it had."""
+    """One thread as the dump recorded it: its id, its registers, the signal it had, and its
+    floating point state when the dump has it (an arch-specific record).
+    """
 
     tid: int
     registers: dict[str, int]
     signal: int = 0
+    fpregs: Any = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ def open_core(path: str, locator: FileLocator) -> Dump:
     warnings: list[str] = []
     notes = _read_notes(elf, [p for p in phdrs if p.type == PT_NOTE], warnings)
     threads = [
-        ThreadState(st.pid, arch.decode_gregset(st.gregs), st.cursig) for st in notes.pop("prstatus")
+        ThreadState(st.pid, arch.decode_gregset(st.gregs), st.cursig, fp)
+        for st, fp in zip(notes.pop("prstatus"), notes.pop("fpregs"), strict=True)
     ]
     if not threads:
         warnings.append("core has no NT_PRSTATUS notes: no thread registers")
@@ -56,9 +57,12 @@ def _mappings(loads: list[ProgramHeader], files: list[nt.FileMapping]) -> list[M
 def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) -> dict:
     """Decode the notes a debugger needs. A note that does not decode is skipped with a warning;
     a note header that runs past its segment ends parsing of that segment with a warning.
+    Each thread's NT_FPREGSET and NT_X86_XSTATE follow its NT_PRSTATUS and are paired with it.
     """
-    out: dict = {"prstatus": []}
+    out: dict = {"prstatus": [], "fpregs": []}
     decoders = {
+        nt.NT_FPREGSET: ("fpregs", nt.parse_fpregset),
+        nt.NT_X86_XSTATE: ("fpregs", nt.parse_xstate),
         nt.NT_PRSTATUS: ("prstatus", nt.parse_prstatus),
         nt.NT_PRPSINFO: ("psinfo", nt.parse_prpsinfo),
         nt.NT_SIGINFO: ("siginfo", nt.parse_siginfo),
@@ -78,7 +82,7 @@ def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) ->
             except BadDumpError as e:
                 warnings.append(f"bad note: {e}; the notes after it are ignored")
                 break
-            if owner != "CORE" or ntype not in decoders:
+            if owner not in ("CORE", "LINUX") or ntype not in decoders:
                 continue
             key, decode = decoders[ntype]
             try:
@@ -88,6 +92,10 @@ def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) ->
                 continue
             if key == "prstatus":
                 out[key].append(value)
+                out["fpregs"].append(None)
+            elif key == "fpregs":  # a thread's notes follow its NT_PRSTATUS; XSTATE supersedes FPREGSET
+                if out["fpregs"]:
+                    out["fpregs"][-1] = value
             else:
                 out.setdefault(key, value)
     return out

@@ -176,3 +176,57 @@ def _cstring(raw: memoryview) -> str:
     data = bytes(raw)
     end = data.find(b"\0")
     return (data if end < 0 else data[:end]).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class FpRegs:
+    """x87 and SSE state in FXSAVE layout (NT_FPREGSET on x86-64, and the start of NT_X86_XSTATE).
+
+    `st` holds the eight 80-bit x87 registers (10 bytes each), `xmm` the sixteen 128-bit SSE
+    registers as integers; `ftw` is the abridged tag byte (bit set: register in use).
+    """
+
+    fcw: int
+    fsw: int
+    ftw: int
+    fop: int
+    rip: int
+    rdp: int
+    mxcsr: int
+    mxcsr_mask: int
+    st: tuple[bytes, ...]
+    xmm: tuple[int, ...]
+    xstate_bv: int | None = None
+    xcomp_bv: int | None = None
+    ymm_hi: tuple[int, ...] | None = None
+
+
+_FXSAVE_SIZE = 512
+_XSAVE_HEADER = 512
+_YMM_HI_OFFSET = 576  # AVX state's offset in the standard (non-compacted) XSAVE layout
+XFEATURE_YMM = 1 << 2
+
+
+def parse_fpregset(desc: memoryview) -> FpRegs:
+    """Decode a 512-byte FXSAVE area."""
+    if len(desc) < _FXSAVE_SIZE:
+        raise BadDumpError(f"floating point register note too short ({len(desc)} bytes)")
+    fcw, fsw, ftw, fop, rip, rdp, mxcsr, mask = struct.unpack_from("<HHBxHQQII", desc, 0)
+    st = tuple(bytes(desc[32 + 16 * i : 42 + 16 * i]) for i in range(8))
+    xmm = tuple(int.from_bytes(desc[160 + 16 * i : 176 + 16 * i], "little") for i in range(16))
+    return FpRegs(fcw, fsw, ftw, fop, rip, rdp, mxcsr, mask, st, xmm)
+
+
+def parse_xstate(desc: memoryview) -> FpRegs:
+    """Decode NT_X86_XSTATE: the FXSAVE area, the XSAVE header, and the AVX upper halves
+    when the header says they are present (standard layout, as Linux writes it to cores).
+    """
+    fx = parse_fpregset(desc)
+    if len(desc) < _XSAVE_HEADER + 16:
+        raise BadDumpError(f"NT_X86_XSTATE note too short ({len(desc)} bytes)")
+    xstate_bv, xcomp_bv = struct.unpack_from("<QQ", desc, _XSAVE_HEADER)
+    ymm_hi = None
+    if xstate_bv & XFEATURE_YMM and not xcomp_bv >> 63 and len(desc) >= _YMM_HI_OFFSET + 256:
+        ymm_hi = tuple(int.from_bytes(desc[_YMM_HI_OFFSET + 16 * i : _YMM_HI_OFFSET + 16 * (i + 1)], "little")
+                       for i in range(16))
+    return FpRegs(**{**fx.__dict__, "xstate_bv": xstate_bv, "xcomp_bv": xcomp_bv, "ymm_hi": ymm_hi})
