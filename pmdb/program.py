@@ -15,6 +15,7 @@ from pmdb.arch import Arch
 from pmdb.debuginfo.symbols import Symbol
 from pmdb.dumps import Dump, ThreadState
 from pmdb.errors import FaultError, PmdbError, SymbolNotFound
+from pmdb.mdb.text import num, signed_num
 from pmdb.os.userspace import UserProcess
 from pmdb.unwind.frames import StackTrace
 from pmdb.unwind.unwinder import Unwinder
@@ -40,8 +41,6 @@ class SymbolicAddress:
         return self.address - self.symbol.address if self.symbol else 0
 
     def __str__(self) -> str:
-        from pmdb.mdb.text import num, signed_num
-
         if self.symbol is None:
             return num(self.address)
         name = f"{self.symbol.module}`{self.symbol.name}" if self.qualified else self.symbol.name

@@ -13,7 +13,21 @@ from collections.abc import Callable
 from pmdb.commands.registry import DcmdContext, Output, Quit
 from pmdb.errors import CommandError, FaultError, ParseError, PmdbError, SymbolNotFound, UsageError
 from pmdb.mdb import formats
-from pmdb.mdb.ast import Assign, Binary, Dcmd, Dot, Expr, ExprArg, Format, Number, Statement, Unary, Variable, Word
+from pmdb.mdb.ast import (
+    Assign,
+    Binary,
+    Command,
+    Dcmd,
+    Dot,
+    Expr,
+    ExprArg,
+    Format,
+    Number,
+    Statement,
+    Unary,
+    Variable,
+    Word,
+)
 from pmdb.mdb.parser import parse
 from pmdb.mdb.session import Session
 
@@ -85,7 +99,8 @@ class Evaluator:
         else:
             self._dispatch(cmd, st.pipeline, has_addr, count, self.write)
 
-    def _dispatch(self, cmd, pipeline: tuple[Dcmd, ...], has_addr: bool, count: int, write) -> None:
+    def _dispatch(self, cmd: Command | None, pipeline: tuple[Dcmd, ...], has_addr: bool, count: int,
+                  write: Callable[[str], object]) -> None:
         s = self.session
         if cmd is None:
             return
@@ -112,7 +127,8 @@ class Evaluator:
                 nxt += self._call(stage, v, True, 1, write, piped=not last)
             values = nxt
 
-    def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write, piped: bool) -> list[int]:
+    def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write: Callable[[str], object],
+              piped: bool) -> list[int]:
         """Call one dcmd; return what it emitted when its output is piped."""
         s = self.session
         spec = s.registry.dcmd(cmd.name)

@@ -284,7 +284,10 @@ class _Engine:
         self.out.text(" " * n)
 
     def tab(self, n: int, raw: bytes | None) -> None:
-        self.out.tab_to(max(n, 1)) if n > 1 else self.out.text(" ")
+        if n > 1:
+            self.out.tab_to(n)
+        else:
+            self.out.text(" ")
 
     def advance(self, n: int, raw: bytes | None) -> None:
         self.addr += n
