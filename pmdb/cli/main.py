@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pmdb.errors import PmdbError
 
 if TYPE_CHECKING:
-    pass
+    from pmdb.mdb.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -80,16 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stderr.write(f"pmdb: warning: {w}\n")
     session = Session(default_registry(), program)
     if args.commands:
-        return _batch(session, "\n".join(args.commands))
+        return run_batch(session, "\n".join(args.commands), sys.stdout, sys.stderr)
     if sys.stdin.isatty():
         from pmdb.cli.repl import interactive
 
         return interactive(session)
-    return _batch(session, sys.stdin.read())
+    return run_batch(session, sys.stdin.read(), sys.stdout, sys.stderr)
 
 
-def _batch(session, text: str) -> int:
-    """Run `text`; 1 when any statement failed."""
+def run_batch(session: Session, text: str, out: TextIO, err: TextIO) -> int:
+    """Run `text` as mdb's -e does: 0 when every statement ran, 1 when any failed.
+
+    Errors and warnings go to `err` one line each, after flushing `out` so they interleave in
+    the order a terminal would show them.
+    """
     from pmdb.commands.registry import Quit
     from pmdb.mdb.evaluator import Evaluator
 
@@ -98,20 +102,19 @@ def _batch(session, text: str) -> int:
     def error(line: str) -> None:
         nonlocal failed
         failed = True
-        sys.stdout.flush()
-        sys.stderr.write(line + "\n")
+        warn(line)
 
     def warn(line: str) -> None:
-        sys.stdout.flush()
-        sys.stderr.write(line + "\n")
+        out.flush()
+        err.write(line + "\n")
 
-    ev = Evaluator(session, sys.stdout.write, error, warn)
+    ev = Evaluator(session, out.write, error, warn)
     try:
         ev.run(text)
     except Quit:
         pass
     finally:
-        sys.stdout.flush()
+        out.flush()
     return EXIT_FAILED if failed else EXIT_OK
 
 
