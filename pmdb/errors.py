@@ -45,10 +45,15 @@ class TypeNotFound(PmdbError):
 
 
 class ParseError(PmdbError):
-    """mdb syntax error; `span` is (start, end) within the source text."""
+    """An error of the mdb language found while reading a statement.
 
-    def __init__(self, message: str, span: tuple[int, int] = (0, 0)) -> None:
-        self.span = span
+    `near` is the text of the token it was found at (None when mdb names no token: bad
+    numbers, bad casts); `line` is the input line, for mdb's `on line N of NAME`.
+    """
+
+    def __init__(self, message: str, near: str | None = None, line: int = 1) -> None:
+        self.near = near
+        self.line = line
         super().__init__(message)
 
 

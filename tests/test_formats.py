@@ -56,13 +56,16 @@ def test_values_without_a_target(stmt: str, out: str) -> None:
     ("stmt", "err"),
     [
         ("nosuch=K", "pmdb: failed to dereference symbol: unknown symbol name\n"),
-        ("<nosuch=K", "pmdb: variable 'nosuch' is not defined\n"),
+        # lexer errors name the input (-e is "(string)") and the token, as mdb's yyerror does
+        ("<nosuch=K", "pmdb: variable 'nosuch' is not defined on line 1 of (string) near \"<nosuch\"\n"),
         ("::nosuch", "pmdb: invalid command '::nosuch': unknown dcmd name\n"),
         ("0=", "pmdb: expected one or more format characters following '='\n"),
         ("0=A", "pmdb: invalid format character -- 'A'\n"),
-        ("1%0=D", "pmdb: attempted to divide by zero\n"),
-        ("0x1g=D", 'pmdb: syntax error near "0x1g": invalid number\n'),
-        ("(1=D", 'pmdb: syntax error: missing ")"\n'),
+        # the division is reduced when the parser sees the next token, "="
+        ("1%0=D", 'pmdb: attempted to divide by zero on line 1 of (string) near "="\n'),
+        # "0x1" is a number and "g" a symbol: an expression cannot follow an expression
+        ("0x1g=D", 'pmdb: syntax error on line 1 of (string) near "g"\n'),
+        ("(1=D", 'pmdb: syntax error on line 1 of (string) near "="\n'),
     ],
 )
 def test_errors_fail_with_mdb_words(stmt: str, err: str) -> None:
@@ -70,9 +73,15 @@ def test_errors_fail_with_mdb_words(stmt: str, err: str) -> None:
     assert (r.out, r.err, r.status) == ("", err, 1)
 
 
-def test_a_failing_statement_does_not_stop_the_next() -> None:
-    r = run_pmdb("-e", "nosuch=K; 0t5=D")
+def test_an_expression_error_discards_the_rest_of_the_input() -> None:
+    r = run_pmdb("-e", "nosuch=K; 0t5=D")  # mdb discards a string input after a parse-time error
+    assert (r.out, r.status) == ("", 1)
+
+
+def test_a_failing_dcmd_does_not_stop_the_next_statement() -> None:
+    r = run_pmdb("-e", "::walk nosuch; 0t5=D")  # the dcmd fails when it runs, not while it is read
     assert r.out == M + "5" + " " * 15 + "\n"
+    assert r.err == "pmdb: failed to initialize walk: no walker named 'nosuch'\n"
     assert r.status == 1
 
 

@@ -85,10 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pmdb.cli.repl import interactive
 
         return interactive(session)
-    return run_batch(session, sys.stdin.read(), sys.stdout, sys.stderr)
+    return run_batch(session, sys.stdin.read(), sys.stdout, sys.stderr, "(stdin)")
 
 
-def run_batch(session: Session, text: str, out: TextIO, err: TextIO) -> int:
+def run_batch(session: Session, text: str, out: TextIO, err: TextIO, input_name: str = "(string)") -> int:
     """Run `text` as mdb's -e does: 0 when every statement ran, 1 when any failed.
 
     Errors and warnings go to `err` one line each, after flushing `out` so they interleave in
@@ -108,7 +108,7 @@ def run_batch(session: Session, text: str, out: TextIO, err: TextIO) -> int:
         out.flush()
         err.write(line + "\n")
 
-    ev = Evaluator(session, out.write, error, warn)
+    ev = Evaluator(session, out.write, error, warn, input_name)
     try:
         ev.run(text)
     except Quit:

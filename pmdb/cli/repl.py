@@ -1,6 +1,7 @@
 """The interactive prompt: `> ` with history and dcmd-name completion (prompt_toolkit).
 
-An empty line repeats the last statement, as in mdb; `$q`, `::quit` or end of input leaves.
+An empty line repeats the last command at the next address, as in mdb (the evaluator knows
+it is interactive); `$q`, `::quit` or end of input leaves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def interactive(session: Session) -> int:
         sys.stdout.flush()
         sys.stderr.write(line + "\n")
 
-    ev = Evaluator(session, sys.stdout.write, say, say)
+    ev = Evaluator(session, sys.stdout.write, say, say, input_name=None)
     while True:
         try:
             line = prompt.prompt("> ")
@@ -35,14 +36,8 @@ def interactive(session: Session) -> int:
             continue
         except EOFError:
             return 0
-        if not line.strip():
-            line = session.last_statement
-            if not line:
-                continue
-        else:
-            session.last_statement = line
         try:
-            ev.run(line)
+            ev.run(line + "\n")  # the newline is a statement of its own when the line is empty
         except Quit:
             return 0
         sys.stdout.flush()

@@ -192,6 +192,15 @@ class Registry:
         return spec
 
 
+def usage_message(spec: DcmdSpec, problem: str) -> str:
+    """mdb's usage report: the problem, `Usage: name usage`, and where to read more."""
+    shown = spec.name if spec.name.startswith(("$", ":")) else "::" + spec.name
+    lines = [f"{shown}: {problem}"] if problem else []
+    lines.append(f"Usage: {shown} {spec.usage}".rstrip())
+    lines.append(f"pmdb: try '::help {spec.name}' for more information")
+    return "\n".join(lines)
+
+
 def default_registry() -> Registry:
     """A registry holding every command module pmdb ships."""
     from pmdb.commands.core import builtins, dis, fpregs, nm, regs, stack, threads

@@ -1,4 +1,4 @@
-"""The mdb language's syntax tree: expressions, command stages, statements (frozen dataclasses)."""
+"""The mdb language's syntax tree: expressions, commands, statements (frozen dataclasses)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Number:
-    """An integer literal, already converted from its radix."""
+    """An integer literal (or a float literal's IEEE bits, or a character constant)."""
 
     value: int
 
 
 @dataclass(frozen=True)
 class Word:
-    """A name: a symbol, or (when no symbol has the name and it is all hex digits) a number."""
+    """A hex-looking name (`face`): the symbol of that name if there is one, else a number."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A symbol name, possibly scoped to an object (`libc.so.6`strlen`)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -25,68 +32,93 @@ class Dot:
 
 
 @dataclass(frozen=True)
+class DotStep:
+    """`+` (dot plus the increment) or `^` (dot minus the increment) used as a value."""
+
+    op: str
+
+
+@dataclass(frozen=True)
+class LastAddress:
+    """`&`: the most recent address a dcmd was called with."""
+
+
+@dataclass(frozen=True)
 class Variable:
-    """`<name`: a variable or a register of the current thread."""
+    """`<name`: a variable (registers are variables too)."""
 
     name: str
 
 
 @dataclass(frozen=True)
 class Unary:
-    """`-x`, `~x`, `#x` (logical not), `*x` (pointer at x), `%x` (pointer at x, object file)."""
+    """`-x`, `~x`, `#x` (logical not)."""
 
     op: str
     operand: Expr
 
 
 @dataclass(frozen=True)
+class Deref:
+    """`*x` / `*/c/x` (target memory) or `%x` / `%/c/x` (object file): `size` bytes at x."""
+
+    space: str
+    size: int
+    operand: Expr
+
+
+@dataclass(frozen=True)
 class Binary:
-    """`a op b` with mdb's operators (`%` divides, `%%` is modulus, `#` rounds up)."""
+    """`a op b`; `near` is the token after b, which mdb names when the operation fails."""
 
     op: str
     left: Expr
     right: Expr
+    near: str = ""
 
 
-Expr = Number | Word | Dot | Variable | Unary | Binary
+Expr = Number | Word | Symbol | Dot | DotStep | LastAddress | Variable | Unary | Deref | Binary
 
 
 @dataclass(frozen=True)
 class ExprArg:
-    """A dcmd argument written `$[expr]`: passed as an integer."""
+    """An argument written `$[expr]`: passed as an integer."""
 
     expr: Expr
 
 
-Arg = str | ExprArg
+Arg = str | int | ExprArg
 
 
 @dataclass(frozen=True)
 class Format:
-    """`/fmt` (read memory), `?fmt` (read the object file), `=fmt` (format the value itself).
+    """`/fmt` (memory), `?fmt` (object file), `=fmt` (the value), `\\fmt`, `@fmt` (physical).
 
-    `args` are the values after a write or search format (`/w 0`), which pmdb refuses or
-    ignores but must parse.
+    `items` are the format list's tokens: counts (int or `$[expr]`), characters, strings.
+    `write` is the write or search character of `/w`, `/v`, `/l`... (refused: pmdb never
+    writes), with its values in `args`.
     """
 
     verb: str
-    spec: str
+    items: tuple[Arg, ...] = ()
+    write: str | None = None
     args: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)
 class Dcmd:
-    """`::name args` or `$x args`: a call of a registered dcmd."""
+    """`::name args`, `$x args` or `:x args`: a call of a registered dcmd."""
 
     name: str
-    args: tuple[Arg, ...]
+    args: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)
 class Assign:
-    """`>name`: assign the address to a variable."""
+    """`>name` (or `>/c/name`, keeping only c's size): assign dot to a variable."""
 
-    name: str
+    args: tuple[Arg, ...]
+    cast: str | None = None
 
 
 Command = Format | Dcmd | Assign
@@ -94,11 +126,16 @@ Command = Format | Dcmd | Assign
 
 @dataclass(frozen=True)
 class Statement:
-    """`[addr][,count] command [| dcmd]... [! shell]`; `command` None sets dot only."""
+    """`[addr][,count] [command [| command]...] [! shell]`, in the forms mdb's grammar has.
+
+    With no command: `addr` alone sets dot (a naked expression), `[addr],count` repeats the
+    last command, `! cmd` alone runs a shell command, and nothing at all repeats the last
+    command at the next address (interactively).
+    """
 
     addr: Expr | None
     count: Expr | None
-    command: Command | None
-    pipeline: tuple[Dcmd, ...] = ()
+    pipeline: tuple[Command, ...]
     shell: str | None = None
     text: str = ""
+    line: int = 1

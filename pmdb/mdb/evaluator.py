@@ -1,7 +1,11 @@
-"""Evaluating mdb statements: expressions to integers, then formats, dcmds, pipelines and shells.
+"""Running mdb text: statements read one at a time and executed with mdb's control rules.
 
-The evaluator owns mdb's control rules (dot, counts, pipes, `!`); what each format character
-and dcmd prints lives in pmdb.mdb.formats and pmdb.commands.
+The rules are mdb's grammar's: `addr,count` loops with dot advancing by the increment, `|`
+feeds each address a stage emits to the next stage, `!` pipes output through the shell, a
+naked expression sets dot (or, at the prompt, repeats the last command there), an empty
+line at the prompt repeats the last command at the next address. An error in reading or
+evaluating an expression discards the rest of the input, as mdb does for a string, a pipe
+or a terminal; a failing dcmd only fails its statement.
 """
 
 from __future__ import annotations
@@ -10,211 +14,323 @@ import os
 import subprocess
 from collections.abc import Callable
 
-from pmdb.commands.registry import DcmdContext, Output, Quit
+from pmdb.commands.registry import DcmdContext, Output, Quit, usage_message
 from pmdb.errors import CommandError, FaultError, ParseError, PmdbError, SymbolNotFound, UsageError
 from pmdb.mdb import formats
 from pmdb.mdb.ast import (
+    Arg,
     Assign,
     Binary,
     Command,
     Dcmd,
+    Deref,
     Dot,
+    DotStep,
     Expr,
     ExprArg,
     Format,
+    LastAddress,
     Number,
     Statement,
+    Symbol,
     Unary,
     Variable,
     Word,
 )
-from pmdb.mdb.parser import parse
+from pmdb.mdb.lexer import number
+from pmdb.mdb.parser import Parser
 from pmdb.mdb.session import Session
 
 MASK = (1 << 64) - 1
-_HEX = set("0123456789abcdefABCDEF")
+Write = Callable[[str], object]
+
+
+class ExpressionError(ParseError):
+    """An expression could not be evaluated: like a syntax error, it ends the input."""
 
 
 class Evaluator:
-    """Runs mdb text against a session, writing output and one-line errors."""
+    """Runs mdb text against a session, writing output and one-line errors.
+
+    `input_name` is how mdb names the input in errors (`(string)` for -e, `(stdin)`), None
+    at an interactive prompt, where errors carry no line number and an empty line or a
+    naked address repeats the last command.
+    """
 
     def __init__(
         self,
         session: Session,
-        write: Callable[[str], object],
-        error: Callable[[str], object],
-        warn: Callable[[str], object] | None = None,
+        write: Write,
+        error: Write,
+        warn: Write | None = None,
+        input_name: str | None = "(string)",
     ) -> None:
-        """`error` takes a failed statement's line; `warn` a note that does not fail it."""
         self.session = session
         self.write = write
         self.error = error
         self.warn = warn or error
+        self.input_name = input_name
+        self.interactive = input_name is None
 
     def run(self, text: str) -> bool:
         """Run every statement of `text`; False when any failed (each failure prints one line).
 
         `$q` raises Quit, which the caller (CLI or REPL) takes as the end of the session.
         """
-        try:
-            statements = parse(text, self.session.radix)
-        except ParseError as e:
-            self.error(f"pmdb: {e}")
-            return False
+        s = self.session
+        parser = Parser(text, s.radix, lambda name: name in s.registry.dcmds, self._is_variable)
         ok = True
-        for st in statements:
-            ok = self.run_statement(st) and ok
-        return ok
+        while True:
+            parser.lexer.radix = s.radix
+            try:
+                st = parser.next_statement()
+                if st is None:
+                    return ok
+                ok = self.run_statement(st) and ok
+            except ParseError as e:
+                self.error(self._parse_message(e))
+                parser.skip_statement()
+                return False
+
+    def _parse_message(self, e: ParseError) -> str:
+        """mdb's wording: the message, `on line N of NAME` for non-interactive input, `near "tok"`."""
+        text = f"pmdb: {e}"
+        if e.near is not None:
+            if self.input_name is not None:
+                text += f" on line {e.line} of {self.input_name}"
+            text += f' near "{_escape(e.near)}"'
+        return text
+
+    def _is_variable(self, name: str) -> bool:
+        return self.session.variable(name) is not None
+
+    # Statements ------------------------------------------------------------------
 
     def run_statement(self, st: Statement) -> bool:
-        """Run one statement; errors are reported in mdb's words and make it return False."""
+        """Run one statement; errors are reported in mdb's words and make it return False.
+
+        An expression that cannot be evaluated raises ExpressionError for run() to report.
+        """
+        s = self.session
+        addr = self._value(st.addr) if st.addr is not None else None
+        count = self._value(st.count) if st.count is not None else None
         try:
-            self._execute(st)
+            if st.pipeline:
+                self._statement(st.pipeline, st.shell, addr, count)
+            elif st.shell is not None and addr is None and count is None:
+                self._shell(st.shell, None)
+            elif count is not None:  # `[addr],count`: the last command again, count times
+                start = addr if addr is not None else s.dot + s.increment
+                self._statement(s.last_pipeline, st.shell, start, count, repeat=True)
+            elif addr is not None and not self.interactive:  # a naked expression sets dot
+                s.dot, s.increment = addr, 0
+            elif addr is not None:  # at the prompt it also repeats the last command there
+                self._statement(s.last_pipeline, None, addr, None, repeat=True)
+            elif self.interactive and s.last_pipeline:  # an empty line: the next address
+                self._statement(s.last_pipeline, None, None, None, repeat=True, start=s.dot + s.increment)
             return True
+        except (Quit, ExpressionError):
+            raise
         except FaultError as e:
             self.error(f"pmdb: failed to read data from target: {e}")
         except PmdbError as e:
             self.error(f"pmdb: {e}")
-        except Quit:
-            raise
         except Exception as e:  # a bug in pmdb: one line for the user, the traceback under PMDB_DEBUG
             if os.environ.get("PMDB_DEBUG"):
                 raise
             self.error(f"pmdb: internal error in '{st.text}': {type(e).__name__}: {e}")
         return False
 
-    # Statements ------------------------------------------------------------------
-
-    def _execute(self, st: Statement) -> None:
+    def _statement(self, pipeline: tuple[Command, ...], shell: str | None, addr: int | None, count: int | None,
+                   repeat: bool = False, start: int | None = None) -> None:
         s = self.session
-        has_addr = st.addr is not None
-        if has_addr:
-            s.dot = self.value(st.addr)
-        count = self.value(st.count) if st.count is not None else 1
-        cmd = st.command
-        if st.shell is not None:
-            chunks: list[str] = []
-            self._dispatch(cmd, st.pipeline, has_addr, count, chunks.append)
-            self._shell(st.shell, "".join(chunks))
-        else:
-            self._dispatch(cmd, st.pipeline, has_addr, count, self.write)
+        if not pipeline:
+            return
+        if not repeat:
+            s.last_pipeline = pipeline
+        has_addr = addr is not None
+        dot = addr if addr is not None else (start if start is not None else s.dot)
+        if shell is None:
+            self._pipeline(pipeline, dot, has_addr, count, self.write)
+            return
+        chunks: list[str] = []
+        try:
+            self._pipeline(pipeline, dot, has_addr, count, chunks.append)
+        finally:
+            self._shell(shell, "".join(chunks))
 
-    def _dispatch(self, cmd: Command | None, pipeline: tuple[Dcmd, ...], has_addr: bool, count: int,
-                  write: Callable[[str], object]) -> None:
+    def _pipeline(self, stages: tuple[Command, ...], dot: int, has_addr: bool, count: int | None,
+                  write: Write) -> None:
+        values = self._invoke(stages[0], dot, has_addr, count, write, piped_out=len(stages) > 1)
+        for i, stage in enumerate(stages[1:], start=1):
+            if not values:
+                return
+            values = self._invoke(stage, dot, True, None, write, piped_out=i < len(stages) - 1, inputs=values)
+
+    def _invoke(self, cmd: Command, addr: int, has_addr: bool, count: int | None, write: Write,
+                piped_out: bool, inputs: list[int] | None = None) -> list[int]:
+        """Call one command: once per piped input, else at addr and count-1 more times, each at
+        dot plus the increment. Returns what it emitted when its output is piped."""
         s = self.session
-        if cmd is None:
-            return
-        if isinstance(cmd, Assign):
-            s.variables[cmd.name] = s.dot
-            return
+        s.raddr = addr
+        emitted: list[int] = []
         if isinstance(cmd, Format):
-            if pipeline:
-                raise CommandError("a format cannot be piped to a dcmd")
-            run = formats.run_format(s, cmd.verb, cmd.spec, s.dot, count)
-            write(run.text)
-            s.increment = run.next_addr - s.dot
-            if run.errors:
-                for message in run.errors[:-1]:
-                    self.error(f"pmdb: {message}")
-                raise CommandError(run.errors[-1])
-            return
-        values = self._call(cmd, s.dot, has_addr, count, write, piped=bool(pipeline))
-        for i, stage in enumerate(pipeline):
-            last = i == len(pipeline) - 1
-            nxt: list[int] = []
-            for v in values:
-                s.dot = v
-                nxt += self._call(stage, v, True, 1, write, piped=not last)
-            values = nxt
+            for a in inputs or [addr]:
+                s.dot = a
+                self._format(cmd, a, 1 if inputs else (count or 1), write)
+            return emitted
+        if isinstance(cmd, Assign):
+            for a in inputs or [addr]:
+                self._assign(cmd, a)
+            return emitted
+        calls = [(a, True) for a in inputs] if inputs else [(addr, has_addr)]
+        for i, (a, with_addr) in enumerate(calls):
+            s.dot = a
+            emitted += self._call(cmd, a, with_addr, count or 1, write, piped_out, first=i == 0)
+        if not inputs:
+            for _ in range(1, count or 1):
+                s.dot = (s.dot + s.increment) & MASK
+                emitted += self._call(cmd, s.dot, True, count or 1, write, piped_out, first=False)
+        return emitted
 
-    def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write: Callable[[str], object],
-              piped: bool) -> list[int]:
-        """Call one dcmd; return what it emitted when its output is piped."""
+    def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write: Write, piped_out: bool,
+              first: bool) -> list[int]:
+        """Call one dcmd once; usage errors print mdb's usage lines."""
         s = self.session
         spec = s.registry.dcmd(cmd.name)
         if spec.needs_target and s.program is None:
             raise CommandError(f"{_shown(cmd.name)}: no target")
-        args = tuple(self.value(a.expr) if isinstance(a, ExprArg) else a for a in cmd.args)
-        ctx = DcmdContext(s, addr, has_addr, count, args,
-                          Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped)
+        ctx = DcmdContext(s, addr, has_addr, count, self._args(cmd.args),
+                          Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped_out)
         try:
             spec.func(ctx)
         except UsageError as e:
-            raise UsageError(f"{_shown(cmd.name)}: {e}\nUsage: {_shown(cmd.name)} {spec.usage}".rstrip()) from None
+            raise UsageError(usage_message(spec, str(e))) from None
         return ctx.emitted
 
-    def _shell(self, command: str, text: str) -> None:
-        """Pipe `text` through `sh -c command`, as mdb's `!` does."""
+    def _args(self, args: tuple[Arg, ...]) -> tuple[str | int, ...]:
+        return tuple(self._value(a.expr) if isinstance(a, ExprArg) else a for a in args)
+
+    def _format(self, cmd: Format, addr: int, count: int, write: Write) -> None:
+        s = self.session
+        if cmd.write is not None:
+            raise CommandError(f"'{cmd.write}' writes to the target: pmdb never writes to a dump"
+                               if cmd.write in "vwWZz" else
+                               f"'{cmd.write}' searches the target: use ::grep or a walker instead")
+        spec = ""
+        for item in cmd.items:
+            if isinstance(item, ExprArg):
+                spec += str(self._value(item.expr))
+            elif isinstance(item, int):
+                spec += str(item)
+            elif len(item) == 1:
+                spec += item
+            else:
+                raise CommandError("a string in a format list is not supported")
+        run = formats.run_format(s, cmd.verb, spec, addr, count)
+        write(run.text)
+        s.increment = run.next_addr - addr if run.next_addr >= addr else 0
+        if run.errors:
+            for message in run.errors[:-1]:
+                self.error(f"pmdb: {message}")
+            raise CommandError(run.errors[-1])
+
+    def _assign(self, cmd: Assign, value: int) -> None:
+        """`>name`: dot into a variable; `>/c/name` keeps only the cast's low bytes."""
+        args = self._args(cmd.args)
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise CommandError("variable name expected after '>'")
+        if cmd.cast is not None:
+            size = {"c": 1, "1": 1, "s": 2, "2": 2, "i": 4, "4": 4, "l": 8, "8": 8}.get(cmd.cast)
+            if size is None:
+                raise CommandError(f"invalid cast -- >/{cmd.cast}/")
+            value &= (1 << (8 * size)) - 1
+        self.session.set_variable(args[0], value)
+
+    def _shell(self, command: str, text: str | None) -> None:
+        """Run `sh -c command`, feeding it `text` (a statement's output) when piped."""
         try:
-            done = subprocess.run(["/bin/sh", "-c", command], input=text, capture_output=True, text=True, timeout=60)
+            done = subprocess.run(["/bin/sh", "-c", command], input=text or "", capture_output=True, text=True,
+                                  timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise CommandError(f"shell command failed: {e}") from None
         self.write(done.stdout)
         if done.stderr:
-            self.error(done.stderr.rstrip("\n"))
+            self.warn(done.stderr.rstrip("\n"))
 
     # Expressions -----------------------------------------------------------------
 
     def value(self, expr: Expr) -> int:
-        """The 64-bit value of an expression."""
-        return self._eval(expr) & MASK
+        """The 64-bit value of an expression (ExpressionError when it has none)."""
+        return self._value(expr)
+
+    def _value(self, expr: Expr) -> int:
+        try:
+            return self._eval(expr) & MASK
+        except ExpressionError:
+            raise
+        except (FaultError, SymbolNotFound, CommandError) as e:
+            raise ExpressionError(str(e)) from None
 
     def _eval(self, e: Expr) -> int:
-        if isinstance(e, Number):
-            return e.value
-        if isinstance(e, Dot):
-            return self.session.dot
-        if isinstance(e, Word):
-            return self._word(e.text)
-        if isinstance(e, Variable):
-            return self._variable(e.name)
-        if isinstance(e, Unary):
-            return self._unary(e.op, self._eval(e.operand))
-        if isinstance(e, Binary):
-            return _binary(e.op, self._eval(e.left) & MASK, self._eval(e.right) & MASK)
+        s = self.session
+        match e:
+            case Number(value):
+                return value
+            case Dot():
+                return s.dot
+            case DotStep(op):
+                return s.dot + s.increment if op == "+" else s.dot - s.increment
+            case LastAddress():
+                return s.raddr
+            case Word(text):
+                return self._word(text)
+            case Symbol(name):
+                return self._symbol(name)
+            case Variable(name):
+                value = s.variable(name)
+                if value is None:
+                    raise ExpressionError(f"variable '{name}' is not defined", near="<" + name)
+                return value
+            case Unary(op, operand):
+                v = self._eval(operand) & MASK
+                return -v if op == "-" else ~v if op == "~" else int(v == 0)
+            case Deref(_space, size, operand):  # `%` (object file) reads the same image as `*` here
+                return self._deref(self._eval(operand) & MASK, size)
+            case Binary(op, left, right, near):
+                return _binary(op, self._eval(left) & MASK, self._eval(right) & MASK, near)
         raise PmdbError(f"cannot evaluate {e!r}")
 
     def _word(self, text: str) -> int:
+        """A hex-looking word is a symbol if the target has one of that name, else a number."""
         prog = self.session.program
-        if prog is not None:
-            sym = prog.try_lookup(text)
-            if sym is not None:
-                return sym.address
-        if set(text) <= _HEX and self.session.radix == 16:
-            return int(text, 16)
-        raise SymbolNotFound("failed to dereference symbol: unknown symbol name")
+        sym = prog.try_lookup(text) if prog is not None else None
+        if sym is not None:
+            return sym.address
+        return number(text, self.session.radix)
 
-    def _variable(self, name: str) -> int:
-        s = self.session
-        if name in s.variables:
-            return s.variables[name]
-        if name == "thread" and s.thread is not None:
-            return s.thread.tid
-        reg = s.register(name)
-        if reg is not None:
-            return reg
-        raise CommandError(f"variable '{name}' is not defined")
+    def _symbol(self, name: str) -> int:
+        prog = self.session.program
+        sym = prog.try_lookup(name) if prog is not None else None
+        if sym is None:
+            raise SymbolNotFound("failed to dereference symbol: unknown symbol name")
+        return sym.address
 
-    def _unary(self, op: str, v: int) -> int:
-        if op == "-":
-            return -v
-        if op == "~":
-            return ~v
-        if op == "#":
-            return int(v & MASK == 0)
+    def _deref(self, addr: int, size: int) -> int:
         prog = self.session.program
         if prog is None:
-            raise CommandError("no target")
+            raise CommandError(f"failed to read from address {addr:x}: no target")
         try:
-            return prog.read_u64(v & MASK)
+            return int.from_bytes(prog.read(addr, size), "little")
         except FaultError as e:
-            raise CommandError(f"failed to read from address {v & MASK:x}: {e}") from None
+            raise CommandError(f"failed to read from address {addr:x}: {e}") from None
 
 
-def _binary(op: str, a: int, b: int) -> int:
-    """mdb's binary operators on unsigned 64-bit values."""
+def _binary(op: str, a: int, b: int, near: str) -> int:
+    """mdb's binary operators on 64-bit values: `%` and `#` divide signed, `%%` unsigned."""
     if op in ("%", "%%", "#") and b == 0:
-        raise CommandError("attempted to divide by zero")
+        raise ExpressionError("attempted to divide by zero", near=near)
+    sa, sb = _signed(a), _signed(b)
     match op:
         case "+":
             return a + b
@@ -223,15 +339,17 @@ def _binary(op: str, a: int, b: int) -> int:
         case "*":
             return a * b
         case "%":
-            return a // b
+            if sa == -(1 << 63) and sb == -1:
+                raise ExpressionError("divide overflow", near=near)
+            return _trunc_div(sa, sb)
         case "%%":
             return a % b
         case "#":
-            return -(-a // b) * b
+            return _trunc_div(_signed((a + b - 1) & MASK), sb) * b
         case "<<":
-            return a << (b & 63)
+            return a << b if b < 64 else 0
         case ">>":
-            return a >> (b & 63)
+            return a >> b if b < 64 else 0
         case "==":
             return int(a == b)
         case "!=":
@@ -242,8 +360,26 @@ def _binary(op: str, a: int, b: int) -> int:
             return a ^ b
         case "|":
             return a | b
-    raise CommandError(f"unknown operator {op}")
+    raise ExpressionError(f"unknown operator {op}")
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _trunc_div(a: int, b: int) -> int:
+    """C's division: the quotient truncated toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _escape(text: str) -> str:
+    """A token as mdb quotes it in errors: C escapes for unprintable characters."""
+    specials = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                "\v": "\\v", '"': '\\"', "\\": "\\\\"}
+    return "".join(specials.get(c, c if " " <= c <= "~" else f"\\{ord(c) & 0xFF:03o}") for c in text)
 
 
 def _shown(name: str) -> str:
-    return name if name.startswith(("$", ":")) else "::" + name
+    return name if name.startswith(("$", ":", ">")) else "::" + name
+

@@ -1,10 +1,14 @@
-"""Lexing and parsing mdb statements into the syntax tree of pmdb.mdb.ast.
+"""Parsing mdb statements, one at a time, into the syntax tree of pmdb.mdb.ast.
 
-mdb's lexer is context-sensitive (a format or a dcmd's arguments are lexed differently from
-an expression), so scanning and parsing share one cursor over the text.
+mdb reads and runs one statement before it reads the next (an assignment in one statement
+is visible to the next), so the parser is a cursor: `next_statement()` until None. The
+operators and their precedence are mdb's grammar's; names of dcmds and variables are
+checked as they are read, as mdb's lexer does, through the `known` callbacks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pmdb.errors import ParseError
 from pmdb.mdb.ast import (
@@ -13,265 +17,246 @@ from pmdb.mdb.ast import (
     Binary,
     Command,
     Dcmd,
+    Deref,
     Dot,
+    DotStep,
     Expr,
     ExprArg,
     Format,
+    LastAddress,
     Number,
     Statement,
+    Symbol,
     Unary,
     Variable,
     Word,
 )
+from pmdb.mdb.lexer import Kind, Lexer, Token
 
-# Binary operators from lowest to highest precedence, as mdb's grammar orders them.
+# Binary operators from lowest to highest precedence, as mdb's grammar declares them.
 _LEVELS: tuple[tuple[str, ...], ...] = (
-    ("|",), ("^",), ("&",), ("==", "!="), ("<<", ">>"), ("+", "-"), ("*", "%%", "%", "#"),
+    ("|",), ("^",), ("&",), ("==", "!="), ("<<", ">>"), ("+", "-"), ("*", "%", "#"), ("%%",),
 )
-_NAME_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.")
-_NAME_CHARS = _NAME_START | set("0123456789`")
-_RADIX_PREFIX = {"x": 16, "t": 10, "o": 8, "i": 2}
-_END_OF_ARGS = ";|!\n"
+_UNARY = ("-", "~", "#")
 
 
-def parse(text: str, radix: int = 16) -> list[Statement]:
-    """Every statement of `text` (separated by `;` or newlines); empty ones are dropped."""
-    return _Parser(text, radix).statements()
+class Parser:
+    """Reads statements from mdb text.
 
+    `is_dcmd(name)` and `is_variable(name)` say whether a dcmd or variable exists, so that an
+    unknown one is an error of the statement that names it, as in mdb.
+    """
 
-class _Parser:
-    def __init__(self, text: str, radix: int) -> None:
-        self.text = text
-        self.pos = 0
-        self.radix = radix
+    def __init__(
+        self,
+        text: str,
+        radix: int = 16,
+        is_dcmd: Callable[[str], bool] = lambda name: True,
+        is_variable: Callable[[str], bool] = lambda name: True,
+    ) -> None:
+        self.lexer = Lexer(text, radix)
+        self.is_dcmd = is_dcmd
+        self.is_variable = is_variable
+        self._ahead: Token | None = None
+        self._start = 0
 
-    # Cursor helpers --------------------------------------------------------------
+    # Tokens ------------------------------------------------------------------------
 
-    def peek(self, n: int = 1) -> str:
-        return self.text[self.pos : self.pos + n]
+    def peek(self) -> Token:
+        if self._ahead is None:
+            self._ahead = self.lexer.next()
+            self._check(self._ahead)
+        return self._ahead
 
-    def skip_blanks(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in " \t":
-            self.pos += 1
+    def take(self) -> Token:
+        tok = self.peek()
+        self._ahead = None
+        return tok
 
-    def error(self, message: str) -> ParseError:
-        return ParseError(message, (self.pos, self.pos + 1))
+    def _check(self, tok: Token) -> None:
+        if tok.kind is Kind.DCMD and not self.is_dcmd(tok.value):
+            raise ParseError(f"invalid command '{tok.text}': unknown dcmd name", line=tok.line)
+        if tok.kind is Kind.VARIABLE and not self.is_variable(tok.value):
+            raise self.lexer.error(f"variable '{tok.value}' is not defined")
 
-    def at_end_of_statement(self) -> bool:
-        self.skip_blanks()
-        return self.pos >= len(self.text) or self.text[self.pos] in ";\n"
+    def at_op(self, *ops: str) -> bool:
+        tok = self.peek()
+        return tok.kind is Kind.OP and tok.value in ops
 
-    # Statements ------------------------------------------------------------------
+    def syntax_error(self) -> ParseError:
+        self.peek()
+        return self.lexer.error("syntax error")
 
-    def statements(self) -> list[Statement]:
-        out = []
-        while True:
-            self.skip_blanks()
-            if self.pos >= len(self.text):
-                return out
-            if self.text[self.pos] in ";\n":
-                self.pos += 1
-                continue
-            out.append(self.statement())
+    def skip_statement(self) -> None:
+        """After an error: drop the rest of the input, as mdb does for a string or pipe."""
+        self.lexer.pos = len(self.lexer.text)
+        self._ahead = None
 
-    def statement(self) -> Statement:
-        start = self.pos
+    # Statements --------------------------------------------------------------------
+
+    def next_statement(self) -> Statement | None:
+        """The next statement, or None at the end of the input."""
+        start = self.lexer.pos if self._ahead is None else self.lexer.pos - len(self._ahead.text)
+        tok = self.peek()
+        if tok.kind is Kind.EOF:
+            return None
+        line = tok.line
         addr = count = None
-        if self._starts_expression():
+        if tok.kind is Kind.SHELL:
+            self.take()
+            shell = self.take().value
+            self._end_statement()
+            return Statement(None, None, (), str(shell), self._text(start), line)
+        if self._starts_expression(tok):
             addr = self.expression()
-        self.skip_blanks()
-        if self.peek() == ",":
-            self.pos += 1
+        if self.at_op(","):
+            self.take()
             count = self.expression()
-        command = self.command()
-        pipeline: list[Dcmd] = []
+        pipeline = self._pipeline()
         shell = None
+        if self.peek().kind is Kind.SHELL:
+            self.take()
+            shell = str(self.take().value)
+        if addr is not None and count is None and not pipeline and shell is not None:
+            raise self.syntax_error()
+        self._end_statement()
+        return Statement(addr, count, tuple(pipeline), shell, self._text(start), line)
+
+    def _text(self, start: int) -> str:
+        end = self.lexer.pos if self._ahead is None else self.lexer.pos - len(self._ahead.text)
+        return self.lexer.text[start:end].strip(" \t;\n")
+
+    def _end_statement(self) -> None:
+        tok = self.peek()
+        if tok.kind is Kind.TERM:
+            self.take()
+        elif tok.kind is not Kind.EOF:
+            raise self.syntax_error()
+
+    def _starts_expression(self, tok: Token) -> bool:
+        if tok.kind in (Kind.NUMBER, Kind.WORD, Kind.SYMBOL, Kind.VARIABLE, Kind.DEREF):
+            return True
+        return tok.kind is Kind.OP and tok.value in ("(", "-", "~", "#", "*", "%", "+", "^", "&")
+
+    def _pipeline(self) -> list[Command]:
+        stages: list[Command] = []
         while True:
-            self.skip_blanks()
-            ch = self.peek()
-            if ch == "|":
-                self.pos += 1
-                self.skip_blanks()
-                stage = self.command()
-                if not isinstance(stage, Dcmd):
-                    raise self.error("syntax error near \"|\": a pipeline stage must be a dcmd")
-                pipeline.append(stage)
-            elif ch == "!":
-                end = self.text.find("\n", self.pos)
-                end = len(self.text) if end < 0 else end
-                shell = self.text[self.pos + 1 : end].strip()
-                self.pos = end
-            else:
-                break
-        if not self.at_end_of_statement():
-            raise self.error(f'syntax error near "{self.peek()}"')
-        return Statement(addr, count, command, tuple(pipeline), shell, self.text[start : self.pos].strip())
+            cmd = self._command()
+            if cmd is None:
+                if stages:
+                    raise self.syntax_error()
+                return stages
+            stages.append(cmd)
+            if not self.at_op("|"):
+                return stages
+            self.take()
 
-    def _starts_expression(self) -> bool:
-        self.skip_blanks()
-        ch = self.peek()
-        if not ch:
-            return False
-        if ch == "$":
-            return self.peek(2) == "$["
-        if ch == ":":
-            return False
-        return ch in _NAME_CHARS or ch in "(-~#*%<'"
-
-    def command(self) -> Command | None:
-        self.skip_blanks()
-        two = self.peek(2)
-        ch = self.peek()
-        if two == "::":
-            self.pos += 2
-            name = self._name()
-            if not name:
-                raise self.error("syntax error near \"::\": missing dcmd name")
-            return Dcmd(name, self._args())
-        if ch == "$" and two != "$[":
-            self.pos += 1
-            if self.peek(2) == "<<":
-                name = "$<<"
-                self.pos += 2
-            else:
-                name = "$" + self.peek()
-                self.pos += 1
-            return Dcmd(name, self._args())
-        if ch == ":" and two != "::":
-            self.pos += 2
-            return Dcmd(":" + two[1:], self._args())
-        if ch in "/?=":
-            self.pos += 1
-            start = self.pos
-            while self.pos < len(self.text) and self.text[self.pos] not in " \t;|!\n":
-                self.pos += 1
-            spec = self.text[start : self.pos]
-            return Format(ch, spec, self._args() if ch != "=" else ())
-        if ch == ">":
-            self.pos += 1
-            self.skip_blanks()
-            name = self._name()
-            if not name:
-                raise self.error('syntax error near ">": missing variable name')
-            return Assign(name)
+    def _command(self) -> Command | None:
+        tok = self.peek()
+        if tok.kind is Kind.VERB:
+            self.take()
+            return Format(str(tok.value), self._arguments(formats=True))
+        if tok.kind is Kind.WRITE_VERB:
+            self.take()
+            verb, char = tok.value
+            return Format(verb, (), char, self._arguments())
+        if tok.kind is Kind.DCMD:
+            self.take()
+            return Dcmd(str(tok.value), self._arguments())
+        if tok.kind is Kind.ASSIGN:
+            self.take()
+            return Assign(self._arguments(), tok.value)
+        if tok.kind is Kind.OP and tok.value == "$":
+            self.take()
+            if not self.is_dcmd("$?"):
+                raise ParseError("invalid command '$?': unknown dcmd name", line=tok.line)
+            return Dcmd("$?")
         return None
 
-    def _name(self) -> str:
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] in _NAME_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
-
-    def _args(self) -> tuple[Arg, ...]:
+    def _arguments(self, formats: bool = False) -> tuple[Arg, ...]:
+        """A dcmd's arguments (strings and `$[expr]`) or a format list (also counts, characters)."""
         args: list[Arg] = []
         while True:
-            self.skip_blanks()
-            ch = self.peek()
-            if not ch or ch in _END_OF_ARGS:
-                return tuple(args)
-            if self.peek(2) == "$[":
-                self.pos += 2
+            tok = self.peek()
+            if tok.kind is Kind.LEXPR:
+                self.take()
                 expr = self.expression()
-                self.skip_blanks()
-                if self.peek() != "]":
-                    raise self.error('syntax error: missing "]"')
-                self.pos += 1
+                if self.peek().kind is not Kind.REXPR:
+                    raise self.syntax_error()
+                self.take()
                 args.append(ExprArg(expr))
-            elif ch in "\"'":
-                end = self.text.find(ch, self.pos + 1)
-                if end < 0:
-                    raise self.error("syntax error: unterminated string")
-                args.append(self.text[self.pos + 1 : end])
-                self.pos = end + 1
+            elif tok.kind is Kind.STRING or (formats and tok.kind in (Kind.CHAR, Kind.NUMBER)):
+                self.take()
+                args.append(tok.value)  # type: ignore[arg-type]
             else:
-                start = self.pos
-                while self.pos < len(self.text) and self.text[self.pos] not in " \t" + _END_OF_ARGS:
-                    self.pos += 1
-                args.append(self.text[start : self.pos])
+                return tuple(args)
 
-    # Expressions -----------------------------------------------------------------
+    # Expressions -------------------------------------------------------------------
 
     def expression(self, level: int = 0) -> Expr:
+        """An expression at precedence `level` or tighter (left-associative binaries)."""
         if level == len(_LEVELS):
             return self.unary()
         left = self.expression(level + 1)
-        while True:
-            self.skip_blanks()
-            op = next((o for o in sorted(_LEVELS[level], key=len, reverse=True) if self.peek(len(o)) == o), None)
-            if op is None or (op == "|" and self._starts_pipeline_stage()):
-                return left
-            self.pos += len(op)
-            left = Binary(op, left, self.expression(level + 1))
-
-    def _starts_pipeline_stage(self) -> bool:
-        """`|` followed by `::` or `$x` starts a pipeline stage, not a bitwise or."""
-        rest = self.text[self.pos + 1 :].lstrip(" \t")
-        return rest.startswith("::") or (rest.startswith("$") and not rest.startswith("$["))
+        while self.at_op(*_LEVELS[level]):
+            op = self.take().value
+            right = self.expression(level + 1)
+            left = Binary(str(op), left, right, self.peek().text)
+        return left
 
     def unary(self) -> Expr:
-        self.skip_blanks()
-        ch = self.peek()
-        if ch in ("-", "~", "#", "*", "%"):
-            self.pos += 1
-            return Unary(ch, self.unary())
+        tok = self.peek()
+        if tok.kind is Kind.DEREF:
+            self.take()
+            space, size = tok.value
+            return Deref(space, size, self.unary())
+        if tok.kind is Kind.OP and tok.value in ("*", "%"):
+            self.take()
+            return Deref(str(tok.value), 8, self.unary())
+        if tok.kind is Kind.OP and tok.value in _UNARY:
+            self.take()
+            return Unary(str(tok.value), self.unary())
         return self.primary()
 
     def primary(self) -> Expr:
-        self.skip_blanks()
-        ch = self.peek()
-        if ch == "(":
-            self.pos += 1
-            inner = self.expression()
-            self.skip_blanks()
-            if self.peek() != ")":
-                raise self.error('syntax error: missing ")"')
-            self.pos += 1
-            return inner
-        if ch == "<":
-            self.pos += 1
-            name = self._name()
-            if not name:
-                raise self.error('syntax error near "<"')
-            return Variable(name)
-        if ch == "'":
-            end = self.text.find("'", self.pos + 1)
-            if end < 0:
-                raise self.error("syntax error: unterminated character constant")
-            raw = self.text[self.pos + 1 : end].encode("latin-1", "replace")
-            self.pos = end + 1
-            return Number(int.from_bytes(raw[:8], "little"))
-        if ch == "." and (self.pos + 1 >= len(self.text) or self.text[self.pos + 1] not in _NAME_CHARS):
-            self.pos += 1
-            return Dot()
-        if ch and ch in _NAME_CHARS:
-            return self._number_or_word()
-        raise self.error(f'syntax error near "{ch}"' if ch else "syntax error: unexpected end of input")
+        tok = self.take()
+        if tok.kind is Kind.NUMBER:
+            return Number(int(tok.value))  # type: ignore[arg-type]
+        if tok.kind is Kind.WORD:
+            return Word(str(tok.value))
+        if tok.kind is Kind.SYMBOL:
+            return Dot() if tok.value == "." else Symbol(str(tok.value))
+        if tok.kind is Kind.VARIABLE:
+            return Variable(str(tok.value))
+        if tok.kind is Kind.OP:
+            if tok.value == "(":
+                inner = self.expression()
+                if not self.at_op(")"):
+                    raise self.syntax_error()
+                self.take()
+                return inner
+            if tok.value in ("+", "^"):
+                return DotStep(str(tok.value))
+            if tok.value == "&":
+                return LastAddress()
+        self._ahead = tok  # let the error name the token that could not start an expression
+        raise self.lexer.error("syntax error") if tok.kind is not Kind.EOF else ParseError(
+            "syntax error", near="", line=tok.line)
 
-    def _number_or_word(self) -> Expr:
-        start = self.pos
-        text = self._name()
-        if not text[0].isdigit():
-            return Word(text)
-        radix, digits = self.radix, text
-        if len(text) > 1 and text[0] == "0" and text[1].lower() in _RADIX_PREFIX:
-            radix, digits = _RADIX_PREFIX[text[1].lower()], text[2:]
-        try:
-            if not digits or digits.startswith("_"):
-                raise ValueError
-            value = int(digits, radix)
-        except ValueError:
-            self.pos = start
-            raise self.error(f'syntax error near "{text}": invalid number') from None
-        if value >= 1 << 64:
-            raise ParseError(f"integer overflow: {text}", (start, self.pos))
-        return Number(value)
+
+def parse(text: str, radix: int = 16) -> list[Statement]:
+    """Every statement of `text` (no checking of dcmd or variable names)."""
+    p = Parser(text, radix)
+    out = []
+    while (st := p.next_statement()) is not None:
+        out.append(st)
+    return out
 
 
 def parse_expression(text: str, radix: int = 16) -> Expr:
-    """One expression (as a dcmd argument or an API caller gives it)."""
-    p = _Parser(text, radix)
+    """One expression (as an API caller gives it)."""
+    p = Parser(text, radix)
     expr = p.expression()
-    if not p.at_end_of_statement():
-        raise p.error(f'syntax error near "{p.peek()}"')
+    if p.peek().kind not in (Kind.EOF, Kind.TERM):
+        raise p.syntax_error()
     return expr
-

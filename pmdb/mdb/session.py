@@ -22,12 +22,34 @@ class Session:
     variables: dict[str, int] = field(default_factory=dict)
     thread: ThreadState | None = None
     last_format: dict[str, str] = field(default_factory=dict)
-    last_statement: str = ""
     increment: int = 0
+    raddr: int = 0
+    last_pipeline: tuple = ()
 
     def __post_init__(self) -> None:
         if self.thread is None and self.program is not None:
             self.thread = self.program.crashed_thread
+
+    def variable(self, name: str) -> int | None:
+        """The value of variable `name` (None when undefined): dot (`.`), the current thread's id
+        (`thread`), variables assigned with `>`, then the current thread's registers.
+        """
+        if name == ".":
+            return self.dot
+        if name in self.variables:
+            return self.variables[name]
+        if name == "thread" and self.thread is not None:
+            return self.thread.tid
+        return self.register(name)
+
+    def set_variable(self, name: str, value: int) -> None:
+        """Assign a variable (`>name`); dot and `thread` cannot be assigned."""
+        from pmdb.errors import CommandError
+
+        if name in (".", "thread") or not name or not (name[0].isalpha() or name[0] == "_"):
+            raise CommandError(f"'{name}' is not a valid variable name" if name not in (".", "thread")
+                               else f"variable {name} is read-only")
+        self.variables[name] = value
 
     def register(self, name: str) -> int | None:
         """The current thread's register `name` (frame 0), or None when there is none."""
