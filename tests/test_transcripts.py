@@ -10,7 +10,8 @@ Each file in tests/transcripts/ holds cases in this form (one file per area):
     --- err                           expected stderr, same convention (omit when empty)
     --- status 0                      expected exit status (0 ran, 1 a statement failed)
 
-Lines starting with `#` outside a case's sections are comments. Expected outputs are worked
+Lines starting with `# ` (hash and blank) before a case's input are comments, so an input
+line may start with `#` (mdb's logical not) as long as no blank follows it. Expected outputs are worked
 out by hand from mdb's documentation and source semantics, never copied from pmdb's output.
 Cases run in-process through the same batch runner as `pmdb -e`.
 """
@@ -75,7 +76,7 @@ def parse_transcript(path: Path) -> list[Case]:
             name, target, status = raw[4:].strip(), None, 0
             sections = {"in": []}
             current = sections["in"]
-        elif name is None or (raw.startswith("#") and current is sections.get("in") and not current):
+        elif name is None or (raw.startswith("# ") and current is sections.get("in") and not current):
             continue
         elif raw.startswith("target: ") and current is sections["in"] and not current:
             target = raw[8:].strip()

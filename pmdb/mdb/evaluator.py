@@ -174,6 +174,9 @@ class Evaluator:
         s = self.session
         s.raddr = addr
         emitted: list[int] = []
+        if count == 0 and not inputs:  # mdb sets dot and the last address, then does nothing
+            s.dot = addr
+            return emitted
         if isinstance(cmd, Format):
             for a in inputs or [addr]:
                 s.dot = a
@@ -181,6 +184,7 @@ class Evaluator:
             return emitted
         if isinstance(cmd, Assign):
             for a in inputs or [addr]:
+                s.dot = a
                 self._assign(cmd, a)
             return emitted
         calls = [(a, True) for a in inputs] if inputs else [(addr, has_addr)]
