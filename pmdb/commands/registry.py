@@ -2,7 +2,14 @@
 
 A dcmd receives a DcmdContext (address, count, arguments, program, session, output) and
 writes its output through it; a walker is a generator of addresses. Help text is the
-function's docstring; the usage line is given to the decorator.
+function's docstring: its first line is the summary (`::dcmds`, `::help`'s NAME), the rest
+`::help`'s DESCRIPTION (lines in capitals start sections, as mdb's OPTIONS or EXAMPLES).
+The usage line is given to the decorator in mdb's form: a leading `?` means "takes an
+optional address", `:` "requires an address" (mdb_dcmd_usage, `::help`'s SYNOPSIS).
+
+A dcmd fails by raising: UsageError (mdb's DCMD_USAGE: an optional message, then the usage
+lines of `usage_lines`), CommandError (one `pmdb: message` line), or Failure (several lines,
+or none when the dcmd has already said why on its output).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from pmdb.commands.core.mprintf import PrintfContext, mdb_format, numtostr
 from pmdb.errors import CommandError, UsageError
 
 if TYPE_CHECKING:
@@ -22,8 +30,23 @@ if TYPE_CHECKING:
 _MARK = "__pmdb_command__"
 
 
+PROGRAM_NAME = "pmdb"
+
+
 class Quit(Exception):
     """Raised by $q: stop running statements and leave."""
+
+
+class Failure(CommandError):
+    """A dcmd failed (mdb's DCMD_ERR or DCMD_ABORT) with these stderr lines, each to be shown
+    as `pmdb: line`; no lines when the dcmd already explained itself on stdout (::typedef).
+
+    str() joins the lines so that printing `pmdb: {error}` shows every one of them.
+    """
+
+    def __init__(self, *messages: str) -> None:
+        self.messages = messages
+        super().__init__(f"\n{PROGRAM_NAME}: ".join(messages))
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,32 @@ class DcmdSpec:
     def summary(self) -> str:
         """First line of the help text."""
         return self.help.split("\n", 1)[0]
+
+    @property
+    def description(self) -> list[str]:
+        """The help text after the summary line and the blank line that follows it."""
+        lines = self.help.splitlines()[1:]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        return lines
+
+
+def usage_lines(spec: DcmdSpec) -> list[str]:
+    """mdb_dcmd_usage: `Usage: [address]::name args`, then a pointer to ::help when there is one.
+
+    `?` in front of the usage text becomes `[address]`, `:` becomes `address`; `::` joins it
+    to a name that is not a `$x` or `:x` command (which take no `::`).
+    """
+    usage, prefix = spec.usage, ""
+    plain = spec.name.startswith(("$", ":"))
+    if usage[:1] == ":":
+        prefix, usage = ("address" if plain else "address::"), usage[1:]
+    elif usage[:1] == "?":
+        prefix, usage = ("[address]" if plain else "[address]::"), usage[1:]
+    lines = [f"Usage: {prefix}{spec.name} {usage}"]
+    if spec.description:
+        lines.append(f"{PROGRAM_NAME}: try '::help {spec.name}' for more information")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -101,6 +150,13 @@ class DcmdContext:
     out: Output
     piped_out: bool = False
     emitted: list[int] = field(default_factory=list)
+    bound_variable: str | None = None
+    column: int = 0
+
+    @property
+    def line_open(self) -> bool:
+        """Whether the output so far ends inside a line (mdb ends it after the dcmd: nl-flush)."""
+        return self.column > 0
 
     @property
     def program(self) -> Program:
@@ -112,22 +168,74 @@ class DcmdContext:
 
     def write(self, text: str) -> None:
         """Write text to the dcmd's output."""
-        self.out.write(text)
+        if text:
+            self.out.write(text)
+            tail = text.rsplit("\n", 1)
+            self.column = len(tail[-1]) if len(tail) > 1 else self.column + len(text)
+
+    def printf(self, fmt: str, *args: int | str) -> None:
+        """Write with mdb's printf dialect (`%r` in the session's radix, `%a` symbolic, ...)."""
+        self.write(mdb_format(fmt, args, self.printf_context(), self.column))
+
+    def printf_context(self) -> PrintfContext:
+        """What mdb's printf needs from this session: radix, symbols, variables."""
+        session = self.session
+
+        def symbolize(addr: int) -> str | None:
+            prog = session.program
+            if prog is None:
+                return None
+            sym = prog.symbolize(addr)
+            return str(sym) if sym.symbol is not None else None
+
+        def variable(name: str) -> int | None:
+            return session.variables[name] if name in session.variables else None
+
+        return PrintfContext(session.radix, symbolize, variable)
 
     def warn(self, message: str) -> None:
         """A one-line warning (e.g. what is missing from a partial answer); the dcmd goes on."""
         self.out.warn(message)
 
-    def emit(self, value: int) -> None:
-        """Pass a value down the pipeline, or print it as an address when not piped."""
+    def emit(self, value: int, text: str | None = None) -> None:
+        """Pass a value down the pipeline, or print it: `text`, else mdb's `%#lr` and a newline."""
         if self.piped_out:
             self.emitted.append(value)
         else:
-            self.out.write((f"{value:#x}" if value > 9 else str(value)) + "\n")
+            self.write((numtostr(value, self.session.radix, showbase=True) if text is None else text) + "\n")
+
+    def bind(self, name: str) -> None:
+        """Make `name` take, in each later pipeline stage, the value this dcmd emitted (`::walk w v`)."""
+        self.bound_variable = name
+
+    def evaluate(self, text: str) -> None:
+        """Run mdb statements as mdb_eval does (::eval, ::map, ::grep): same session and output;
+        the first error stops the rest of the text and fails this dcmd with the same message.
+        """
+        from pmdb.mdb.evaluator import Evaluator
+
+        def stop(line: str) -> None:
+            raise _NestedError(line)
+
+        try:
+            Evaluator(self.session, self.write, stop, self._relay_warning).run(text)
+        except _NestedError as e:
+            raise Failure(_unprefixed(str(e))) from None
+
+    def _relay_warning(self, line: str) -> None:
+        self.warn(line.removeprefix(f"{PROGRAM_NAME}: ").removeprefix("warning: "))
 
     def options(self, spec: str) -> tuple[dict[str, Any], list[str | int]]:
         """getopt-style parsing of `args`: `spec` like "vn:" (`n:` takes a value); rest returned."""
         return parse_options(self.args, spec)
+
+
+class _NestedError(BaseException):
+    """The first error of an evaluate() run, carried past the nested evaluator's own handlers."""
+
+
+def _unprefixed(line: str) -> str:
+    return line.removeprefix(f"{PROGRAM_NAME}: ")
 
 
 def parse_options(args: Iterable[str | int], spec: str) -> tuple[dict[str, Any], list[str | int]]:
@@ -185,28 +293,41 @@ class Registry:
         return spec
 
     def walker(self, name: str) -> WalkerSpec:
-        """The walker called `name`, or CommandError."""
+        """The walker called `name`, or CommandError in mdb's words (::walk's)."""
         spec = self.walkers.get(name)
         if spec is None:
-            raise CommandError(f"failed to initialize walk: no walker named '{name}'")
+            raise CommandError("failed to perform walk: unknown walk name")
         return spec
 
 
 def usage_message(spec: DcmdSpec, problem: str) -> str:
-    """mdb's usage report: the problem, `Usage: name usage`, and where to read more."""
-    shown = spec.name if spec.name.startswith(("$", ":")) else "::" + spec.name
-    lines = [f"{shown}: {problem}"] if problem else []
-    lines.append(f"Usage: {shown} {spec.usage}".rstrip())
-    lines.append(f"pmdb: try '::help {spec.name}' for more information")
-    return "\n".join(lines)
+    """mdb's whole usage report, exactly as it goes to stderr, one line each: `pmdb: problem`
+    (when the dcmd said what was wrong: `illegal option -- z`), then `usage_lines`.
+    """
+    return "\n".join(([f"{PROGRAM_NAME}: {problem}"] if problem else []) + usage_lines(spec))
 
 
 def default_registry() -> Registry:
     """A registry holding every command module pmdb ships."""
-    from pmdb.commands.core import builtins, dis, fpregs, nm, regs, stack, threads
+    from pmdb.commands.core import (
+        builtins,
+        dis,
+        fpregs,
+        help,
+        nm,
+        options,
+        printf,
+        regs,
+        stack,
+        threads,
+        typedefs,
+        typeinfo,
+        vars,
+    )
     from pmdb.commands.userspace import mappings, status
 
     reg = Registry()
-    for module in (builtins, dis, fpregs, nm, regs, stack, threads, mappings, status):
+    for module in (builtins, help, vars, printf, typedefs, typeinfo, options, dis, fpregs, nm, regs, stack,
+                   threads, mappings, status):
         reg.add_module(module)
     return reg
