@@ -124,3 +124,24 @@ def test_registry_knows_dcmds_by_every_alias() -> None:
     registry = default_registry()
     assert registry.dcmd("$c") is registry.dcmd("stack")
     assert reg.usage_message(registry.dcmd("dis"), "").startswith("Usage: dis ")  # mdb_dcmd_usage: no `?`, no `::`
+
+
+def test_source_a_file_of_statements(session: Session, tmp_path) -> None:
+    script = tmp_path / "macro"
+    script.write_text("0t5>five\n1 2=D\n")
+    out, errors = _run(session, f"$<{script}\n<five=D")
+    assert session.variable("five") == 5
+    assert errors == [f'pmdb: syntax error on line 2 of {script} near "2"']
+    assert out == " " * 16 + "5" + " " * 15 + "\n"  # the error ends the file, not the outer input
+
+
+def test_source_a_missing_file(session: Session, tmp_path) -> None:
+    _, errors = _run(session, f"$<{tmp_path}/nothing")
+    assert errors == [f"pmdb: failed to open {tmp_path}/nothing: No such file or directory"]
+
+
+def test_walk_variable_is_bound_in_later_stages(session: Session) -> None:
+    out, errors = _run(session, "::walk three v | ::rec | ::eval '<v=D'")
+    assert errors == []
+    assert out == "".join(" " * 16 + f"{n:<16}\n" for n in (1, 2, 3))
+

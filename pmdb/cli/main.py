@@ -97,25 +97,18 @@ def run_batch(session: Session, text: str, out: TextIO, err: TextIO, input_name:
     from pmdb.commands.registry import Quit
     from pmdb.mdb.evaluator import Evaluator
 
-    failed = False
-
-    def error(line: str) -> None:
-        nonlocal failed
-        failed = True
-        warn(line)
-
-    def warn(line: str) -> None:
+    def say(line: str) -> None:
         out.flush()
         err.write(line + "\n")
 
-    ev = Evaluator(session, out.write, error, warn, input_name)
+    ev = Evaluator(session, out.write, say, say, input_name)
     try:
         ev.run(text)
     except Quit:
         pass
     finally:
         out.flush()
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if ev.failed else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -318,6 +318,7 @@ def default_registry() -> Registry:
         options,
         printf,
         regs,
+        source,
         stack,
         threads,
         typedefs,
@@ -327,7 +328,7 @@ def default_registry() -> Registry:
     from pmdb.commands.userspace import mappings, status
 
     reg = Registry()
-    for module in (builtins, help, vars, printf, typedefs, typeinfo, options, dis, fpregs, nm, regs, stack,
-                   threads, mappings, status):
+    for module in (builtins, help, vars, printf, typedefs, typeinfo, options, source, dis, fpregs, nm, regs,
+                   stack, threads, mappings, status):
         reg.add_module(module)
     return reg

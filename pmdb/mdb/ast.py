@@ -81,6 +81,13 @@ Expr = Number | Word | Symbol | Dot | DotStep | LastAddress | Variable | Unary |
 
 
 @dataclass(frozen=True)
+class Quoted:
+    """A `"..."` string in a format list: literal text printed between format characters."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ExprArg:
     """An argument written `$[expr]`: passed as an integer."""
 
@@ -100,7 +107,7 @@ class Format:
     """
 
     verb: str
-    items: tuple[Arg, ...] = ()
+    items: tuple[Arg | Quoted, ...] = ()
     write: str | None = None
     args: tuple[Arg, ...] = ()
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from pmdb.commands.registry import DcmdContext, Output, Quit, usage_message
+from pmdb.commands.registry import DcmdContext, Failure, Output, Quit, usage_message
 from pmdb.errors import CommandError, FaultError, ParseError, PmdbError, SymbolNotFound, UsageError
 from pmdb.mdb import formats
 from pmdb.mdb.ast import (
@@ -31,6 +32,7 @@ from pmdb.mdb.ast import (
     Format,
     LastAddress,
     Number,
+    Quoted,
     Statement,
     Symbol,
     Unary,
@@ -47,6 +49,22 @@ Write = Callable[[str], object]
 
 class ExpressionError(ParseError):
     """An expression could not be evaluated: like a syntax error, it ends the input."""
+
+
+class _Reported(PmdbError):
+    """A command failed and these are the stderr lines that say so (none: it said so itself)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass(frozen=True)
+class _Piped:
+    """A value going down a pipeline, with the walk variables bound to the values it came from."""
+
+    value: int
+    bindings: dict[str, int]
 
 
 class Evaluator:
@@ -71,6 +89,8 @@ class Evaluator:
         self.warn = warn or error
         self.input_name = input_name
         self.interactive = input_name is None
+        self.failed = False  # whether any statement has failed (mdb -e's exit status)
+        session.run_text = self._run_source
 
     def run(self, text: str) -> bool:
         """Run every statement of `text`; False when any failed (each failure prints one line).
@@ -88,9 +108,19 @@ class Evaluator:
                     return ok
                 ok = self.run_statement(st) and ok
             except ParseError as e:
+                self.failed = True
                 self.error(self._parse_message(e))
                 parser.skip_statement()
                 return False
+
+    def _run_source(self, text: str, name: str) -> None:
+        """Run a file's statements (`$<file`): its errors name the file and its lines."""
+        saved, self.input_name, self.interactive = self.input_name, name, False
+        try:
+            self.run(text)
+        finally:
+            self.input_name = saved
+            self.interactive = saved is None
 
     def _parse_message(self, e: ParseError) -> str:
         """mdb's wording: the message, `on line N of NAME` for non-interactive input, `near "tok"`."""
@@ -131,6 +161,9 @@ class Evaluator:
             return True
         except (Quit, ExpressionError):
             raise
+        except _Reported as e:
+            for line in e.lines:  # none: the command explained itself on stdout (::typedef)
+                self.error(line)
         except FaultError as e:
             self.error(f"pmdb: failed to read data from target: {e}")
         except PmdbError as e:
@@ -139,6 +172,7 @@ class Evaluator:
             if os.environ.get("PMDB_DEBUG"):
                 raise
             self.error(f"pmdb: internal error in '{st.text}': {type(e).__name__}: {e}")
+        self.failed = True
         return False
 
     def _statement(self, pipeline: tuple[Command, ...], shell: str | None, addr: int | None, count: int | None,
@@ -161,6 +195,8 @@ class Evaluator:
 
     def _pipeline(self, stages: tuple[Command, ...], dot: int, has_addr: bool, count: int | None,
                   write: Write) -> None:
+        """Run the stages; each value a stage emits carries the walk variables bound so far
+        (`::walk w v | ...` sets v to the walked value before each later call)."""
         values = self._invoke(stages[0], dot, has_addr, count, write, piped_out=len(stages) > 1)
         for i, stage in enumerate(stages[1:], start=1):
             if not values:
@@ -168,76 +204,89 @@ class Evaluator:
             values = self._invoke(stage, dot, True, None, write, piped_out=i < len(stages) - 1, inputs=values)
 
     def _invoke(self, cmd: Command, addr: int, has_addr: bool, count: int | None, write: Write,
-                piped_out: bool, inputs: list[int] | None = None) -> list[int]:
+                piped_out: bool, inputs: list[_Piped] | None = None) -> list[_Piped]:
         """Call one command: once per piped input, else at addr and count-1 more times, each at
         dot plus the increment. Returns what it emitted when its output is piped."""
         s = self.session
         s.raddr = addr
-        emitted: list[int] = []
         if count == 0 and not inputs:  # mdb sets dot and the last address, then does nothing
             s.dot = addr
-            return emitted
+            return []
         if isinstance(cmd, Format):
-            for a in inputs or [addr]:
-                s.dot = a
-                self._format(cmd, a, 1 if inputs else (count or 1), write)
-            return emitted
+            self._format(cmd, addr, count or 1, write, [p.value for p in inputs or ()])
+            return []
         if isinstance(cmd, Assign):
-            for a in inputs or [addr]:
-                s.dot = a
-                self._assign(cmd, a)
-            return emitted
-        calls = [(a, True) for a in inputs] if inputs else [(addr, has_addr)]
-        for i, (a, with_addr) in enumerate(calls):
-            s.dot = a
-            emitted += self._call(cmd, a, with_addr, count or 1, write, piped_out, first=i == 0)
+            for p in inputs or [_Piped(addr, {})]:
+                s.dot = p.value
+                self._bind(p)
+                self._assign(cmd, p.value)
+            return []
+        emitted: list[_Piped] = []
+        column = 0
+        calls = inputs or [_Piped(addr, {})]
+        for p in calls:
+            self._bind(p)
+            ctx = self._call(cmd, p.value, has_addr or bool(inputs), count or 1, write, piped_out, column)
+            emitted += self._outputs(ctx, p)
+            column = ctx.column
         if not inputs:
             for _ in range(1, count or 1):
                 s.dot = (s.dot + s.increment) & MASK
-                emitted += self._call(cmd, s.dot, True, count or 1, write, piped_out, first=False)
+                ctx = self._call(cmd, s.dot, True, count or 1, write, piped_out, column)
+                emitted += self._outputs(ctx, calls[0])
+                column = ctx.column
+        if column:  # mdb ends an unfinished line when the dcmd is done (nl-flush)
+            write("\n")
         return emitted
 
+    def _bind(self, p: _Piped) -> None:
+        for name, value in p.bindings.items():
+            self.session.set_variable(name, value)
+
+    @staticmethod
+    def _outputs(ctx: DcmdContext, source: _Piped) -> list[_Piped]:
+        if ctx.bound_variable is None:
+            return [_Piped(v, source.bindings) for v in ctx.emitted]
+        return [_Piped(v, {**source.bindings, ctx.bound_variable: v}) for v in ctx.emitted]
+
     def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write: Write, piped_out: bool,
-              first: bool) -> list[int]:
-        """Call one dcmd once; usage errors print mdb's usage lines."""
+              column: int) -> DcmdContext:
+        """Call one dcmd once, at `addr` (which becomes dot); usage errors print mdb's usage lines."""
         s = self.session
+        s.dot = addr
         spec = s.registry.dcmd(cmd.name)
         if spec.needs_target and s.program is None:
             raise CommandError(f"{_shown(cmd.name)}: no target")
         ctx = DcmdContext(s, addr, has_addr, count, self._args(cmd.args),
-                          Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped_out)
+                          Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped_out,
+                          column=column)
         try:
             spec.func(ctx)
         except UsageError as e:
-            raise UsageError(usage_message(spec, str(e))) from None
-        return ctx.emitted
+            raise _Reported(usage_message(spec, str(e)).split("\n")) from None
+        except Failure as e:
+            raise _Reported([f"pmdb: {m}" for m in e.messages]) from None
+        return ctx
 
     def _args(self, args: tuple[Arg, ...]) -> tuple[str | int, ...]:
         return tuple(self._value(a.expr) if isinstance(a, ExprArg) else a for a in args)
 
-    def _format(self, cmd: Format, addr: int, count: int, write: Write) -> None:
-        s = self.session
+    def _format(self, cmd: Format, addr: int, count: int, write: Write, inputs: list[int]) -> None:
+        """Run a format command (formats.run_format keeps dot and the increment as mdb does)."""
         if cmd.write is not None:
-            raise CommandError(f"'{cmd.write}' writes to the target: pmdb never writes to a dump"
-                               if cmd.write in "vwWZz" else
-                               f"'{cmd.write}' searches the target: use ::grep or a walker instead")
-        spec = ""
+            raise CommandError(formats.refusal(cmd.write))
+        items: list[formats.Item] = []
         for item in cmd.items:
             if isinstance(item, ExprArg):
-                spec += str(self._value(item.expr))
-            elif isinstance(item, int):
-                spec += str(item)
-            elif len(item) == 1:
-                spec += item
+                items.append(self._value(item.expr))
+            elif isinstance(item, Quoted):
+                items.append(formats.Text(item.text))
             else:
-                raise CommandError("a string in a format list is not supported")
-        run = formats.run_format(s, cmd.verb, spec, addr, count)
+                items.append(item)
+        run = formats.run_format(self.session, cmd.verb, items, addr, count, inputs)
         write(run.text)
-        s.increment = run.next_addr - addr if run.next_addr >= addr else 0
         if run.errors:
-            for message in run.errors[:-1]:
-                self.error(f"pmdb: {message}")
-            raise CommandError(run.errors[-1])
+            raise _Reported([f"pmdb: {m}" for m in run.errors])
 
     def _assign(self, cmd: Assign, value: int) -> None:
         """`>name`: dot into a variable; `>/c/name` keeps only the cast's low bytes."""
@@ -249,7 +298,12 @@ class Evaluator:
             if size is None:
                 raise CommandError(f"invalid cast -- >/{cmd.cast}/")
             value &= (1 << (8 * size)) - 1
-        self.session.set_variable(args[0], value)
+        try:
+            self.session.set_variable(args[0], value)
+        except CommandError as e:
+            if args[0] != "thread":
+                raise
+            self.warn(f"pmdb: {e}")  # mdb only warns about the read-only `thread`
 
     def _shell(self, command: str, text: str | None) -> None:
         """Run `sh -c command`, feeding it `text` (a statement's output) when piped."""

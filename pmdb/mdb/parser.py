@@ -25,6 +25,7 @@ from pmdb.mdb.ast import (
     Format,
     LastAddress,
     Number,
+    Quoted,
     Statement,
     Symbol,
     Unary,
@@ -185,6 +186,9 @@ class Parser:
                     raise self.syntax_error()
                 self.take()
                 args.append(ExprArg(expr))
+            elif formats and tok.kind is Kind.STRING:
+                self.take()
+                args.append(Quoted(str(tok.value)))  # type: ignore[arg-type]
             elif tok.kind is Kind.STRING or (formats and tok.kind in (Kind.CHAR, Kind.NUMBER)):
                 self.take()
                 args.append(tok.value)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ class Session:
     symdist: int = 0
     page_width: int = 80
     autowrap: bool = False  # `::set -o autowrap`; the format engine forces it on per character
+    run_text: Callable[[str, str], object] | None = None  # set by the evaluator: `$<` runs a file with it
 
     def __post_init__(self) -> None:
         if self.thread is None and self.program is not None:
