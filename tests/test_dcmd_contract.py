@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pmdb.commands.core.mprintf import PrintfContext, human_size, mdb_format, numtostr
+from pmdb.commands.core.mprintf import PrintfContext, human_size, mdb_format
 from pmdb.commands.registry import DcmdContext, Failure, Output, WalkerSpec, default_registry, usage_message
 from pmdb.errors import CommandError, UsageError
 from pmdb.mdb.session import Session
+from pmdb.mdb.text import numtostr
 from pmdb.mdb.variables import VariableTable, pjw_hash
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pmdb.errors import BadDumpError
 
@@ -14,7 +14,8 @@ class Arch:
 
     `gregset` names the 64-bit words of the ELF core's NT_PRSTATUS register block, in order;
     `dwarf` maps DWARF register numbers to names; `callee_saved` registers keep their values
-    in callers; `subregisters` are the narrower views (`eax`) mdb offers as variables.
+    in callers; `register_views` are the registers and narrower views (`eax`) mdb names as
+    variables, as (variable, register, shift, bits) in mdb's table order.
     """
 
     name: str
@@ -27,7 +28,7 @@ class Arch:
     dwarf: tuple[str, ...]
     return_address_column: int
     callee_saved: tuple[str, ...] = ()
-    subregisters: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    register_views: tuple[tuple[str, str, int, int], ...] = ()
 
     def decode_gregset(self, raw: bytes) -> dict[str, int]:
         """Register values from an NT_PRSTATUS register block."""
@@ -35,16 +36,6 @@ class Arch:
         if len(raw) < need:
             raise BadDumpError(f"{self.name} register block is {len(raw)} bytes, expected {need}")
         return dict(zip(self.gregset, struct.unpack_from(f"<{len(self.gregset)}Q", raw), strict=True))
-
-    def register_value(self, registers: dict[str, int], name: str) -> int | None:
-        """A register or a narrower view of one (`eax`, `r8d`, `al`), from a register set."""
-        if name in registers:
-            return registers[name]
-        sub = self.subregisters.get(name)
-        if sub is None or sub[0] not in registers:
-            return None
-        reg, shift, bits = sub
-        return (registers[reg] >> shift) & ((1 << bits) - 1)
 
     def dwarf_name(self, regno: int) -> str | None:
         """The register name for a DWARF register number, if it is one pmdb tracks."""

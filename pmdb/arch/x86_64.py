@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from pmdb.arch import Arch
 
-# Narrower views of the general registers, as mdb offers them as variables: name -> (reg, shift, bits).
-SUBREGISTERS: dict[str, tuple[str, int, int]] = {}
-for _r in ("ax", "bx", "cx", "dx"):
-    SUBREGISTERS.update({f"e{_r}": (f"r{_r}", 0, 32), _r: (f"r{_r}", 0, 16),
-                         f"{_r[0]}l": (f"r{_r}", 0, 8), f"{_r[0]}h": (f"r{_r}", 8, 8)})
-for _r in ("si", "di", "bp", "sp"):
-    SUBREGISTERS.update({f"e{_r}": (f"r{_r}", 0, 32), _r: (f"r{_r}", 0, 16), f"{_r}l": (f"r{_r}", 0, 8)})
-for _n in range(8, 16):
-    SUBREGISTERS.update({f"r{_n}d": (f"r{_n}", 0, 32), f"r{_n}w": (f"r{_n}", 0, 16), f"r{_n}b": (f"r{_n}", 0, 8)})
-SUBREGISTERS["eflags"] = ("rflags", 0, 32)
-SUBREGISTERS["eip"] = ("rip", 0, 32)
+# The registers mdb's amd64 process target names as variables (pt_regdesc), in its table's order:
+# (variable, register, shift, bits); narrower views read part of a 64-bit register.
+REGISTER_VIEWS: tuple[tuple[str, str, int, int], ...] = tuple(
+    entry
+    for n in range(15, 7, -1)
+    for entry in ((f"r{n}", f"r{n}", 0, 64), (f"r{n}d", f"r{n}", 0, 32), (f"r{n}w", f"r{n}", 0, 16),
+                  (f"r{n}l", f"r{n}", 0, 8))
+) + tuple(
+    entry
+    for r in ("di", "si", "bp")
+    for entry in ((f"r{r}", f"r{r}", 0, 64), (f"e{r}", f"r{r}", 0, 32), (r, f"r{r}", 0, 16),
+                  (f"{r}l", f"r{r}", 0, 8))
+) + tuple(
+    entry
+    for r in ("b", "d", "c", "a")
+    for entry in ((f"r{r}x", f"r{r}x", 0, 64), (f"e{r}x", f"r{r}x", 0, 32), (f"{r}x", f"r{r}x", 0, 16),
+                  (f"{r}h", f"r{r}x", 8, 8), (f"{r}l", f"r{r}x", 0, 8))
+) + (
+    ("trapno", "trapno", 0, 64), ("err", "err", 0, 64), ("rip", "rip", 0, 64), ("cs", "cs", 0, 64),
+    ("rflags", "rflags", 0, 64), ("eflags", "rflags", 0, 32), ("rsp", "rsp", 0, 64), ("esp", "rsp", 0, 32),
+    ("sp", "rsp", 0, 16), ("spl", "rsp", 0, 8), ("ss", "ss", 0, 64), ("fs", "fs", 0, 64), ("gs", "gs", 0, 64),
+    ("es", "es", 0, 64), ("ds", "ds", 0, 64), ("fsbase", "fsbase", 0, 64), ("gsbase", "gsbase", 0, 64),
+)
+
 
 X86_64 = Arch(
     name="x86_64",
@@ -36,5 +49,5 @@ X86_64 = Arch(
     ),
     return_address_column=16,
     callee_saved=("rbx", "rbp", "r12", "r13", "r14", "r15"),
-    subregisters=SUBREGISTERS,
+    register_views=REGISTER_VIEWS,
 )

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from pmdb.commands.core.mprintf import PrintfContext, mdb_format, numtostr
+from pmdb.commands.core.mprintf import PrintfContext, mdb_format
 from pmdb.errors import CommandError, UsageError
+from pmdb.mdb.text import numtostr
 
 if TYPE_CHECKING:
     from pmdb.mdb.session import Session

@@ -6,7 +6,7 @@ executable's data base and size, entry point, ELF magic, text size), `_`, `hits`
 matches: none post-mortem) and the read-only `thread` (the representative thread's id).
 A process target then exports its registers as variables, in the order of its register
 table's own hash iteration (pt_activate), with the narrower views mdb names (`eax`, `r8d`,
-`ah`, `r15l`): those are read from the session's current thread at each use.
+`ah`, `r15l`, from the arch's register views): read from the current thread at each use.
 """
 
 from __future__ import annotations
@@ -21,30 +21,6 @@ if TYPE_CHECKING:
     from pmdb.mdb.session import Session
 
 PT_LOAD, PF_X, PF_W = 1, 1, 2
-
-# mdb's amd64 process registers (pt_regdesc): name -> (register, shift, bits)
-AMD64_REGISTERS: tuple[tuple[str, str, int, int], ...] = tuple(
-    entry
-    for n in range(15, 7, -1)
-    for entry in ((f"r{n}", f"r{n}", 0, 64), (f"r{n}d", f"r{n}", 0, 32), (f"r{n}w", f"r{n}", 0, 16),
-                  (f"r{n}l", f"r{n}", 0, 8))
-) + tuple(
-    entry
-    for r in ("di", "si", "bp")
-    for entry in ((f"r{r}", f"r{r}", 0, 64), (f"e{r}", f"r{r}", 0, 32), (r, f"r{r}", 0, 16),
-                  (f"{r}l", f"r{r}", 0, 8))
-) + tuple(
-    entry
-    for r in ("b", "d", "c", "a")
-    for entry in ((f"r{r}x", f"r{r}x", 0, 64), (f"e{r}x", f"r{r}x", 0, 32), (f"{r}x", f"r{r}x", 0, 16),
-                  (f"{r}h", f"r{r}x", 8, 8), (f"{r}l", f"r{r}x", 0, 8))
-) + (
-    ("trapno", "trapno", 0, 64), ("err", "err", 0, 64), ("rip", "rip", 0, 64), ("cs", "cs", 0, 64),
-    ("rflags", "rflags", 0, 64), ("eflags", "rflags", 0, 32), ("rsp", "rsp", 0, 64), ("esp", "rsp", 0, 32),
-    ("sp", "rsp", 0, 16), ("spl", "rsp", 0, 8), ("ss", "ss", 0, 64), ("fs", "fs", 0, 64), ("gs", "gs", 0, 64),
-    ("es", "es", 0, 64), ("ds", "ds", 0, 64), ("fsbase", "fsbase", 0, 64), ("gsbase", "gsbase", 0, 64),
-)
-
 
 def install(session: Session) -> VariableTable:
     """A new table holding mdb's built-ins and, with a target, its exported values and registers."""
@@ -98,10 +74,12 @@ def _executable_elf(session: Session) -> ElfFile | None:
 
 def _export_registers(table: VariableTable, session: Session) -> None:
     """One variable per register view, inserted in the order mdb's own register hash yields them."""
+    assert session.program is not None
+    register_views = session.program.arch.register_views
     order = VariableTable()
-    for name, *_ in AMD64_REGISTERS:
+    for name, *_ in register_views:
         order.insert(name)
-    views = {name: (reg, shift, bits) for name, reg, shift, bits in AMD64_REGISTERS}
+    views = {name: (reg, shift, bits) for name, reg, shift, bits in register_views}
     for var in order:
         reg, shift, bits = views[var.name]
         table.insert(var.name, persistent=True, getter=_register_getter(session, reg, shift, bits),

@@ -64,9 +64,3 @@ class Session:
         if bad is not None:
             raise CommandError(f"'{bad}' may not be used in a variable name")
         self.variables[name] = value
-
-    def register(self, name: str) -> int | None:
-        """The current thread's register `name` (frame 0), or None when there is none."""
-        if self.thread is None or self.program is None:
-            return None
-        return self.program.arch.register_value(self.thread.registers, name)

@@ -14,18 +14,19 @@ _BASE_PREFIX = {2: ("0i", 1), 8: ("0o", 7), 10: ("0t", 9), 16: ("0x", 9)}
 
 
 def numtostr(value: int, base: int = 16, signed: bool = False, showbase: bool = False,
-             signpos: bool = False) -> str:
+             signpos: bool = False, upcase: bool = False) -> str:
     """mdb's numtostr: a 64-bit value in `base`, negative when `signed` and its top bit is set.
 
     `showbase` adds `0x`/`0t`/`0o`/`0i` when the unsigned value is above the base's largest
-    lone digit (so `-5` shows as `-0x5`); `signpos` writes `+` before a non-negative value.
+    lone digit (so `-5` shows as `-0x5`); `signpos` writes `+` before a non-negative value;
+    `upcase` writes hex digits in capitals.
     """
     value &= MASK64
     negative = signed and value >> 63
     rest = (1 << 64) - value if negative else value
     digits = ""
     while True:
-        digits = _DIGITS[rest % base] + digits
+        digits = (_DIGITS.upper() if upcase else _DIGITS)[rest % base] + digits
         rest //= base
         if not rest:
             break
@@ -39,7 +40,7 @@ def numtostr(value: int, base: int = 16, signed: bool = False, showbase: bool = 
 
 def num(value: int) -> str:
     """Hex with `0x` only when the value is above 9 (mdb's numtostr rule)."""
-    return f"{value:#x}" if value > 9 else str(value)
+    return numtostr(value, 16, showbase=True)
 
 
 def signed_num(value: int) -> str:

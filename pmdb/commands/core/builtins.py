@@ -6,9 +6,9 @@ descriptions, so ::dcmds reads as mdb's does.
 
 from __future__ import annotations
 
-from pmdb.commands.core.mprintf import numtostr
 from pmdb.commands.registry import DcmdContext, Failure, Quit, dcmd
 from pmdb.errors import CommandError, UsageError
+from pmdb.mdb.text import numtostr
 from pmdb.mdb.variables import bad_identifier_char
 
 IOB_BUFSIZ = 1024  # mdb's output buffer: the widest page `$w` allows

@@ -13,33 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pmdb.mdb.text import numtostr
+
 MASK64 = (1 << 64) - 1
 TABSTOP = 8
 COLUMNS = 80
 POINTER_DIGITS = 16  # `%?`: two hex digits per byte of a 64-bit pointer
 _SIZES = {"h": 16, "": 32, "l": 64, "ll": 64}
-_BASE_LETTER = {2: ("i", 1), 8: ("o", 7), 10: ("t", 9), 16: ("x", 9)}
-
-
-def numtostr(value: int, base: int, *, signed: bool = False, showbase: bool = False,
-             signpos: bool = False, upcase: bool = False) -> str:
-    """mdb's numtostr: digits of a 64-bit value; `0x`/`0t`/`0o`/`0i` only above 9 (7, 1)."""
-    uvalue = value & MASK64
-    negative = signed and uvalue >> 63
-    rem = (1 << 64) - uvalue if negative else uvalue
-    digits = "0123456789ABCDEF" if upcase else "0123456789abcdef"
-    out = ""
-    while True:
-        out = digits[rem % base] + out
-        rem //= base
-        if not rem:
-            break
-    prefix = _BASE_LETTER.get(base)
-    if showbase and prefix and uvalue > prefix[1]:  # mdb compares the unsigned value
-        out = "0" + prefix[0] + out
-    if negative:
-        return "-" + out
-    return ("+" + out) if signpos else out
 
 
 @dataclass

@@ -5,10 +5,10 @@ failure wording.
 
 from __future__ import annotations
 
-from pmdb.commands.core.mprintf import numtostr
 from pmdb.commands.registry import DcmdContext, Failure, dcmd
 from pmdb.debuginfo.ctypes import NBBY, CType, Member, StructType, find_member, resolve, size_of
 from pmdb.errors import UsageError
+from pmdb.mdb.text import numtostr
 
 _KEYWORDS = ("struct", "enum", "union")
 

@@ -5,9 +5,9 @@ Both walk the variable table in mdb's hash order and print values in the current
 
 from __future__ import annotations
 
-from pmdb.commands.core.mprintf import numtostr
 from pmdb.commands.registry import DcmdContext, dcmd
 from pmdb.errors import UsageError
+from pmdb.mdb.text import numtostr
 
 
 @dcmd("$v", needs_target=False)
