@@ -7,6 +7,7 @@ it is interactive); `$q`, `::quit` or end of input leaves.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 from pmdb.commands.registry import Quit
@@ -28,6 +29,7 @@ def interactive(session: Session) -> int:
         sys.stdout.flush()
         sys.stderr.write(line + "\n")
 
+    session.page_width = shutil.get_terminal_size().columns  # mdb wraps at the terminal's width
     ev = Evaluator(session, sys.stdout.write, say, say, input_name=None)
     while True:
         try:

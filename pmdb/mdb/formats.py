@@ -130,6 +130,8 @@ def run_format(session: Session, verb: str, spec: str | Sequence[Item], addr: in
     engine = _Engine(session)
     dot = engine.values(items, addr, count, inputs) if verb == "=" else engine.memory(items, addr, count, inputs)
     session.dot, session.increment = dot, engine.increment
+    if engine.last_value is not None and "0" in session.variables:
+        session.variables["0"] = engine.last_value
     return FormatRun(engine.out.finish(), tuple(engine.errors), dot, engine.increment, addr + engine.increment)
 
 
@@ -210,6 +212,7 @@ class _Engine:
         self.out = LineWriter(session.page_width, autowrap=session.autowrap)
         self.errors: list[str] = []
         self.increment = session.increment
+        self.last_value: int | None = None  # the last integer printed: mdb's variable `0`
 
     # Commands ---------------------------------------------------------------------
 
@@ -386,6 +389,7 @@ class _Printf:
                 engine.read_failed(e)
                 return addr
             value = int.from_bytes(data, "little")
+            engine.last_value = value
             width = self.width + 1 if value & self.wide_mask else self.width
             engine.out.field(self.render(value, engine), width)
             addr = (addr + self.size) & MASK64
