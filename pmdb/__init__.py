@@ -22,10 +22,12 @@ def open(
     sysroot: str | None = None,
     search_path: Sequence[str] = (),
     debug_dirs: Sequence[str] = (),
+    raw: bool = False,
 ) -> Program:
     """Open a dump read-only. `executable` overrides the program file the core names;
     `sysroot` and `search_path` find mapped files of a core from another machine;
-    `debug_dirs` are searched for separate debug files before /usr/lib/debug.
+    `debug_dirs` are searched for separate debug files before /usr/lib/debug; `raw` opens
+    any file as plain bytes at address 0 (mdb's -f).
     """
     from pmdb.dumps.detect import open_dump
     from pmdb.dumps.locate import FileLocator
@@ -33,5 +35,10 @@ def open(
     from pmdb.program import Program
 
     locator = FileLocator(sysroot, search_path)
-    dump = open_dump(path, locator)
+    if raw:
+        from pmdb.dumps.raw import open_raw
+
+        dump = open_raw(path)
+    else:
+        dump = open_dump(path, locator)
     return Program(dump, UserProcess(dump, locator, executable, debug_dirs))

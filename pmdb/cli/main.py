@@ -61,19 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pmdb.mdb.session import Session
 
     program = None
-    if args.dump:
+    if args.raw_file and args.dump:
+        sys.stderr.write("pmdb: -f takes the file to debug; give no dump as well\n")
+        return EXIT_USAGE
+    target = args.raw_file or args.dump
+    if target:
         import pmdb
 
         try:
-            program = pmdb.open(args.dump, args.executable, sysroot=args.sysroot,
-                                search_path=args.search_path, debug_dirs=args.debug_dir)
+            program = pmdb.open(target, args.executable, sysroot=args.sysroot, search_path=args.search_path,
+                                debug_dirs=args.debug_dir, raw=bool(args.raw_file))
         except PmdbError as e:
             sys.stderr.write(f"pmdb: {e}\n")
             return EXIT_USAGE
         except Exception as e:  # a bug in pmdb: one line for the user, the traceback under PMDB_DEBUG
             if os.environ.get("PMDB_DEBUG"):
                 raise
-            sys.stderr.write(f"pmdb: internal error opening {args.dump}: {type(e).__name__}: {e}\n")
+            sys.stderr.write(f"pmdb: internal error opening {target}: {type(e).__name__}: {e}\n")
             return EXIT_USAGE
         if not args.quiet:
             for w in program.dump.warnings:

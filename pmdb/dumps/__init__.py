@@ -14,6 +14,7 @@ class DumpKind(enum.Enum):
     """What a dump is a dump of."""
 
     PROCESS_CORE = "core file"
+    RAW_FILE = "raw file"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pmdb.commands.registry import DcmdContext, dcmd
+from pmdb.dumps import DumpKind
 from pmdb.formats.elfnotes import PrPsInfo, SigInfo
 from pmdb.os.signals import signal_text
 
@@ -22,14 +23,20 @@ def status_reason(sig: SigInfo | None, cursig: int) -> str:
     return text + (f" code={sig.code}" if sig.code else "")
 
 
-@dcmd("status")
+@dcmd("status", needs_target=False)
 def status(ctx: DcmdContext) -> None:
     """Print a summary of the dump: what it is, the process, and why it died.
 
     For a core file: the command name, the executable, the process id, the initial argv,
     and the terminating signal with the fault address (or the sender) and the signal code.
     """
+    if ctx.session.program is None:
+        ctx.write("debugging empty target\n")
+        return
     prog = ctx.program
+    if prog.dump.kind is DumpKind.RAW_FILE:
+        ctx.write(f"debugging file '{prog.dump.path}' (object file)\n")
+        return
     ps: PrPsInfo | None = prog.dump.notes.get("psinfo")
     sig: SigInfo | None = prog.dump.notes.get("siginfo")
     main = prog.process.main
