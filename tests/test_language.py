@@ -18,7 +18,7 @@ from pmdb.mdb.evaluator import Evaluator
 from pmdb.mdb.session import Session
 
 
-@walker("three", needs_target=False)
+@walker("three", needs_target=False, ctype="struct three")
 def three(ctx: DcmdContext) -> Iterator[int]:
     """1, 2, 3."""
     yield from (1, 2, 3)
@@ -28,6 +28,7 @@ def three(ctx: DcmdContext) -> Iterator[int]:
 def rec(ctx: DcmdContext) -> None:
     """Record the call: address, whether one was given, count, args; emit addr+0x10."""
     ctx.session.calls.append((ctx.addr, ctx.has_addr, ctx.count, ctx.args))
+    ctx.session.types_seen.append(ctx.input_type)
     ctx.emit(ctx.addr + 0x10)
 
 
@@ -44,6 +45,7 @@ def session() -> Session:
     registry.add_module(SimpleNamespace(three=three, rec=rec, step=step))  # type: ignore[arg-type]
     s = Session(registry)
     s.calls = []  # type: ignore[attr-defined]
+    s.types_seen = []  # type: ignore[attr-defined]
     return s
 
 
@@ -145,3 +147,8 @@ def test_walk_variable_is_bound_in_later_stages(session: Session) -> None:
     assert errors == []
     assert out == "".join(" " * 16 + f"{n:<16}\n" for n in (1, 2, 3))
 
+
+
+def test_walked_values_carry_their_type_down_the_pipe(session: Session) -> None:
+    _run(session, "::walk three | ::rec | ::rec")
+    assert session.types_seen == ["struct three"] * 3 + [None] * 3  # ::rec emits untyped values

@@ -99,11 +99,16 @@ def usage_lines(spec: DcmdSpec) -> list[str]:
 
 @dataclass(frozen=True)
 class WalkerSpec:
-    """A registered walker: a generator of addresses, optionally starting at an address."""
+    """A registered walker: a generator of addresses, optionally starting at an address.
+
+    `ctype` names the type of what the addresses point at (`kthread_t`), which travels with
+    them down a pipeline so that `::walk thread | ::print` needs no type argument.
+    """
 
     name: str
     func: Callable[[DcmdContext], Iterable[int]]
     needs_target: bool = True
+    ctype: str | None = None
 
     @property
     def summary(self) -> str:
@@ -121,11 +126,11 @@ def dcmd(name: str, usage: str = "", aliases: tuple[str, ...] = (), needs_target
     return mark
 
 
-def walker(name: str, needs_target: bool = True) -> Callable:
-    """Mark a generator function as the walker `name`."""
+def walker(name: str, needs_target: bool = True, ctype: str | None = None) -> Callable:
+    """Mark a generator function as the walker `name` (of objects of type `ctype`, if known)."""
 
     def mark(func: Callable) -> Callable:
-        setattr(func, _MARK, WalkerSpec(name, func, needs_target))
+        setattr(func, _MARK, WalkerSpec(name, func, needs_target, ctype))
         return func
 
     return mark
@@ -153,6 +158,8 @@ class DcmdContext:
     emitted: list[int] = field(default_factory=list)
     bound_variable: str | None = None
     column: int = 0
+    input_type: str | None = None  # the type of the piped-in address, when the stage before knew it
+    emitted_types: list[str | None] = field(default_factory=list)
 
     @property
     def line_open(self) -> bool:
@@ -198,10 +205,12 @@ class DcmdContext:
         """A one-line warning (e.g. what is missing from a partial answer); the dcmd goes on."""
         self.out.warn(message)
 
-    def emit(self, value: int, text: str | None = None) -> None:
-        """Pass a value down the pipeline, or print it: `text`, else mdb's `%#lr` and a newline."""
+    def emit(self, value: int, text: str | None = None, ctype: str | None = None) -> None:
+        """Pass a value down the pipeline (with the type it points at, when known), or print it:
+        `text`, else mdb's `%#lr` and a newline."""
         if self.piped_out:
             self.emitted.append(value)
+            self.emitted_types.append(ctype)
         else:
             self.write((numtostr(value, self.session.radix, showbase=True) if text is None else text) + "\n")
 

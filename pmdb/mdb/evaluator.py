@@ -61,10 +61,12 @@ class _Reported(PmdbError):
 
 @dataclass(frozen=True)
 class _Piped:
-    """A value going down a pipeline, with the walk variables bound to the values it came from."""
+    """A value going down a pipeline, with the walk variables bound to the values it came from
+    and the type it points at, when the stage that emitted it knew."""
 
     value: int
     bindings: dict[str, int]
+    ctype: str | None = None
 
 
 class Evaluator:
@@ -226,7 +228,7 @@ class Evaluator:
         calls = inputs or [_Piped(addr, {})]
         for p in calls:
             self._bind(p)
-            ctx = self._call(cmd, p.value, has_addr or bool(inputs), count or 1, write, piped_out, column)
+            ctx = self._call(cmd, p.value, has_addr or bool(inputs), count or 1, write, piped_out, column, p.ctype)
             emitted += self._outputs(ctx, p)
             column = ctx.column
         if not inputs:
@@ -245,12 +247,14 @@ class Evaluator:
 
     @staticmethod
     def _outputs(ctx: DcmdContext, source: _Piped) -> list[_Piped]:
+        types = ctx.emitted_types + [None] * (len(ctx.emitted) - len(ctx.emitted_types))
         if ctx.bound_variable is None:
-            return [_Piped(v, source.bindings) for v in ctx.emitted]
-        return [_Piped(v, {**source.bindings, ctx.bound_variable: v}) for v in ctx.emitted]
+            return [_Piped(v, source.bindings, t) for v, t in zip(ctx.emitted, types, strict=True)]
+        return [_Piped(v, {**source.bindings, ctx.bound_variable: v}, t)
+                for v, t in zip(ctx.emitted, types, strict=True)]
 
     def _call(self, cmd: Dcmd, addr: int, has_addr: bool, count: int, write: Write, piped_out: bool,
-              column: int) -> DcmdContext:
+              column: int, input_type: str | None = None) -> DcmdContext:
         """Call one dcmd once, at `addr` (which becomes dot); usage errors print mdb's usage lines."""
         s = self.session
         s.dot = addr
@@ -259,7 +263,7 @@ class Evaluator:
             raise CommandError(f"{_shown(cmd.name)}: no target")
         ctx = DcmdContext(s, addr, has_addr, count, self._args(cmd.args),
                           Output(write, lambda m: self.warn(f"pmdb: warning: {m}")), piped_out=piped_out,
-                          column=column)
+                          column=column, input_type=input_type)
         try:
             spec.func(ctx)
         except UsageError as e:

@@ -38,7 +38,7 @@ def walk(ctx: DcmdContext) -> None:
     if spec is None or (spec.needs_target and ctx.session.program is None):
         raise CommandError("failed to perform walk: unknown walk name")
     for value in spec.func(ctx):
-        ctx.emit(value)
+        ctx.emit(value, ctype=spec.ctype)
 
 
 def _walk_variable(ctx: DcmdContext, name: str) -> None:
