@@ -8,7 +8,6 @@ conversions pmdb has no use for (`%b` bit masks, `%e`/`%g` floats, `%N` IPv6) ar
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -197,6 +196,8 @@ def _char(spec: _Spec, argv: list[int | str], pc: PrintfContext) -> str:
 
 
 def _ipv4(spec: _Spec, argv: list[int | str], pc: PrintfContext) -> str:
+    import socket  # only %I needs it; importing it costs a few milliseconds at start-up
+
     return socket.inet_ntoa((int(_next(argv)) & 0xFFFFFFFF).to_bytes(4, "little"))
 
 

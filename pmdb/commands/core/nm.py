@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pmdb.commands.registry import DcmdContext, dcmd
 from pmdb.errors import CommandError
-from pmdb.formats.elf import RawSymbol
 from pmdb.mdb.text import num
+
+if TYPE_CHECKING:
+    from pmdb.formats.elf import RawSymbol
 
 _TYPES = {0: "NOTY", 1: "OBJT", 2: "FUNC", 3: "SECT", 4: "FILE", 5: "COMM", 6: "TLS", 10: "FUNC"}
 _BINDS = {0: "LOCL", 1: "GLOB", 2: "WEAK"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pmdb.commands.registry import DcmdContext, dcmd
 from pmdb.errors import CommandError, UsageError
 
@@ -12,14 +10,15 @@ def _run_file(ctx: DcmdContext) -> None:
     _opts, rest = ctx.options("")
     if len(rest) != 1:
         raise UsageError("one file name is required")
-    path = Path(str(rest[0]))
+    path = str(rest[0])
     try:
-        text = path.read_text(errors="replace")
+        with open(path, errors="replace") as f:
+            text = f.read()
     except OSError as e:
         raise CommandError(f"failed to open {path}: {e.strerror}") from None
     if ctx.session.run_text is None:
         raise CommandError("no interpreter to run the file")
-    ctx.session.run_text(text, str(path))
+    ctx.session.run_text(text, path)
 
 
 @dcmd("$<", usage="file", needs_target=False)
