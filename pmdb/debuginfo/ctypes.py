@@ -1,18 +1,41 @@
-"""C types as pmdb models them: the seed of the type model that DWARF, BTF and CTF will fill.
+"""The one type model: C types as frozen dataclasses, whatever their source (DWARF, BTF, CTF,
+or `::typedef`).
 
-Types are frozen dataclasses; a TypeTable holds named ones in creation order (the order
-mdb's `::typedef -l` lists its synthetic CTF container). Layout follows libctf, which mdb
-uses for synthetic types: base types align on their size, a struct member goes at the
-next multiple of its alignment, and a struct's size is where its last member ends (libctf
-adds no tail padding). Member offsets are kept in bits, for the bit-fields debug
-information will bring.
+A type may hold a `Ref` where it would hold another type: a lazy reference that a source
+(a TypeSource) resolves on demand, which is how recursive types (`struct list *next`) and
+large debug information stay cheap. Everything that walks types goes through a Resolver
+(`deref`), so it never needs to know where a type came from.
+
+A TypeTable holds the types defined with `::typedef` in creation order (the order mdb's
+`::typedef -l` lists its synthetic CTF container). Layout follows libctf, which mdb uses
+for synthetic types: base types align on their size, a struct member goes at the next
+multiple of its alignment, and a struct's size is where its last member ends (libctf adds
+no tail padding). Member offsets are in bits; `bit_size` marks bit-fields.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 NBBY = 8
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A lazy reference to a type of a source: `source` names it (e.g. `dwarf:<build-id>`),
+    `key` identifies the type there (e.g. a DIE offset). Resolvers turn it into the type."""
+
+    source: str
+    key: int | str
+
+
+class Resolver(Protocol):
+    """Turns a Ref into the type it names (TypeTable for `::typedef` types, TypeSystem for all)."""
+
+    def deref(self, ref: Ref) -> CType:
+        """The type `ref` names."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -58,11 +81,13 @@ class StructRef:
 
 @dataclass(frozen=True)
 class Member:
-    """A struct or union member: its name, type and offset in bits."""
+    """A struct or union member: its name ("" when anonymous), type, offset in bits, and its
+    width in bits when it is a bit-field."""
 
     name: str
     type: CType
     offset_bits: int
+    bit_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +108,35 @@ class Typedef:
     target: CType
 
 
-CType = IntType | FloatType | PointerType | ArrayType | StructRef | StructType | Typedef
+@dataclass(frozen=True)
+class EnumType:
+    """An enum: `tag` (None when anonymous), size in bytes, and its (name, value) enumerators."""
+
+    tag: str | None
+    size: int
+    enumerators: tuple[tuple[str, int], ...]
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionType:
+    """A function type: return type, parameter types, and whether it takes `...`."""
+
+    returns: CType
+    params: tuple[CType, ...]
+    variadic: bool = False
+
+
+@dataclass(frozen=True)
+class QualifiedType:
+    """`const`, `volatile` or `restrict` (in `qualifiers`) applied to `target`."""
+
+    qualifiers: frozenset[str]
+    target: CType
+
+
+CType = (IntType | FloatType | PointerType | ArrayType | StructRef | StructType | Typedef | EnumType
+         | FunctionType | QualifiedType | Ref)
 
 # Data models as mdb's `::typedef -c` creates them (mdb_ctf.c synthetics): base types, then typedefs.
 _COMMON_BASE: tuple[tuple[str, int, bool], ...] = (

@@ -1,0 +1,96 @@
+"""DWARF of an ELF file, opened through pyelftools without copying its sections.
+
+pyelftools reads every debug section into memory when it opens DWARF; a Debian vmlinux has
+hundreds of megabytes of it. Here each section is a window onto the file's read-only mmap,
+so only what is parsed is touched. Compressed sections (SHF_COMPRESSED) and relocatable
+files (a kernel module's .ko, whose DWARF needs relocating) go through pyelftools' own
+reader, which decompresses or relocates them in memory.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
+
+from pmdb.formats.elf import _PARSE_ERRORS, ET_CORE, ElfFile, _guard
+
+if TYPE_CHECKING:
+    from pmdb.formats.elf import SectionHeader
+
+SHF_COMPRESSED = 0x800
+ET_REL = 1
+_SECTIONS = (
+    "debug_info", "debug_aranges", "debug_abbrev", "debug_frame", "eh_frame", "debug_str", "debug_loc",
+    "debug_ranges", "debug_line", "debug_pubtypes", "debug_pubnames", "debug_addr", "debug_str_offsets",
+    "debug_line_str", "debug_loclists", "debug_rnglists", "debug_sup", "gnu_debugaltlink", "debug_types",
+)
+DWARF_ERRORS = (*_PARSE_ERRORS, AssertionError, AttributeError, TypeError, RecursionError, EOFError)
+
+
+class _Window(io.RawIOBase):
+    """A read-only, seekable stream over [start, start+size) of a buffer (an mmap)."""
+
+    def __init__(self, buf: object, start: int, size: int) -> None:
+        self._buf = memoryview(buf)[start : start + size]  # type: ignore[arg-type]
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._buf)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._buf) if size is None or size < 0 else min(len(self._buf), self._pos + size)
+        data = bytes(self._buf[self._pos : end])
+        self._pos = max(self._pos, end)
+        return data
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def has_dwarf(elf: ElfFile) -> bool:
+    """Whether the file has a .debug_info section with contents."""
+    sec = elf.section(".debug_info")
+    return sec is not None and sec.type != 8 and sec.size > 0
+
+
+def open_dwarf(elf: ElfFile) -> DWARFInfo | None:
+    """The file's DWARF (None when it has none); BadDumpError when its headers are malformed."""
+    if elf.type == ET_CORE or not has_dwarf(elf):
+        return None
+    if elf.type == ET_REL or any(_compressed(elf.section(f".{n}")) for n in _SECTIONS):
+        return _through_pyelftools(elf)
+    config = DwarfConfig(little_endian=True, default_address_size=8, machine_arch="x64")
+    sections = {n: _descriptor(elf, elf.section(f".{n}")) for n in _SECTIONS}
+    with _guard(elf.path, "bad DWARF"):
+        return DWARFInfo(config, *(sections[n] for n in _SECTIONS))
+
+
+def _compressed(sec: SectionHeader | None) -> bool:
+    return sec is not None and bool(sec.flags & SHF_COMPRESSED)
+
+
+def _descriptor(elf: ElfFile, sec: SectionHeader | None) -> DebugSectionDescriptor | None:
+    if sec is None or sec.type == 8:
+        return None
+    size = max(0, min(sec.size, elf.size - sec.offset))
+    return DebugSectionDescriptor(_Window(elf.data, sec.offset, size), sec.name, sec.offset, size, sec.addr)
+
+
+def _through_pyelftools(elf: ElfFile) -> DWARFInfo:
+    with _guard(elf.path, "bad DWARF"):
+        return elf._elf.get_dwarf_info(relocate_dwarf_sections=True)
