@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := gdb elfutils binutils g++ libc6-dbg util-linux python3-venv
+APT_PACKAGES := gdb elfutils binutils g++ libc6-dbg util-linux python3-venv dwarves bpftool lz4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench system-deps clean
