@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ GDB = ["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off"]
 _SCRIPT = Path(sys.executable).with_name("pmdb")
 PMDB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pmdb"]  # the installed command
 CASES = (("seed", 7), ("threads8", 7), ("recursion", 3))
+MORE = "<!-- "  # where the sections of the other benchmark scripts begin
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,12 @@ class Measure:
     rss_kib: int
 
 
-def measure(cmd: list[str], runs: int) -> Measure:
-    """Run `cmd` `runs` times (after one warm-up), output discarded; wait4 gives each child's RSS."""
+def measure(cmd: list[str], runs: int, env_factory: Callable[[], dict[str, str]] = dict) -> Measure:
+    """Run `cmd` `runs` times (after one warm-up), output discarded; wait4 gives each child's RSS.
+    `env_factory` gives each run's extra environment (a fresh cache directory, say)."""
     times, rss = [], []
-    env = dict(os.environ, DEBUGINFOD_URLS="")
     for i in range(runs + 1):
+        env = dict(os.environ, DEBUGINFOD_URLS="", **env_factory())
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -89,7 +92,10 @@ def write(rows: list[str], command: str) -> None:
         f"{subprocess.run(['gdb', '--version'], capture_output=True, text=True, check=False).stdout.splitlines()[0]}"
         f"  \nDate: {time.strftime('%Y-%m-%d')}\n\n" + header + "\n".join(rows) + "\n"
     )
-    (ROOT / "BENCHMARKS.md").write_text(text)
+    path = ROOT / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else ""
+    more = old.find(MORE)  # sections other scripts keep (bench/first_type.py's) stay
+    path.write_text(text + ("\n" + old[more:] if more >= 0 else ""))
 
 
 def main() -> int:

@@ -23,11 +23,13 @@ def open(
     search_path: Sequence[str] = (),
     debug_dirs: Sequence[str] = (),
     raw: bool = False,
+    source_path: Sequence[str] = (),
 ) -> Program:
     """Open a dump read-only. `executable` overrides the program file the core names;
     `sysroot` and `search_path` find mapped files of a core from another machine;
     `debug_dirs` are searched for separate debug files before /usr/lib/debug; `raw` opens
-    any file as plain bytes at address 0 (mdb's -f).
+    any file as plain bytes at address 0 (mdb's -f); `source_path` directories are searched
+    for source files before the directories they were compiled in.
     """
     from pmdb.dumps.detect import open_dump
     from pmdb.dumps.locate import FileLocator
@@ -41,4 +43,4 @@ def open(
         dump = open_raw(path)
     else:
         dump = open_dump(path, locator)
-    return Program(dump, UserProcess(dump, locator, executable, debug_dirs))
+    return Program(dump, UserProcess(dump, locator, executable, debug_dirs), source_path)

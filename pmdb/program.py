@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from pmdb.arch import Arch
-from pmdb.debuginfo.symbols import Symbol
+from pmdb.debuginfo.symbols import Symbol, SymbolKind
 from pmdb.dumps import Dump, ThreadState
 from pmdb.errors import FaultError, PmdbError, SymbolNotFound
 from pmdb.mdb.text import num, signed_num
@@ -21,7 +21,14 @@ from pmdb.unwind.frames import StackTrace
 from pmdb.unwind.unwinder import Unwinder
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pmdb.arch.disasm import Disassembler, Instruction
+    from pmdb.debuginfo.ctypes import CType
+    from pmdb.debuginfo.dwarf_types import DwarfTypes
+    from pmdb.debuginfo.sourceinfo import SourceInfo
+    from pmdb.debuginfo.typesystem import TypeSystem
+    from pmdb.values import Value
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,9 @@ class SymbolicAddress:
 class Program:
     """A debugged target: one dump and what it means."""
 
-    def __init__(self, dump: Dump, process: UserProcess) -> None:
+    def __init__(self, dump: Dump, process: UserProcess, source_path: Sequence[str] = ()) -> None:
         self.dump = dump
+        self.source_path = tuple(source_path)
         self.process = process
         self.arch: Arch = dump.arch
         self.memory = dump.memory
@@ -172,3 +180,60 @@ class Program:
             if e.address <= addr:
                 raise
             return self.read(addr, e.address - addr)
+
+    # Types (DWARF) -------------------------------------------------------------------
+
+    @cached_property
+    def types(self) -> TypeSystem:
+        """The target's C types: the DWARF of every loaded object, the executable first. Making
+        it reads nothing; the first lookup opens one object's DWARF (and its cached index)."""
+        from pmdb.debuginfo.typesystem import TypeSystem
+
+        return TypeSystem(list(self._dwarf_types.values()), pointer_size=8)
+
+    @cached_property
+    def _dwarf_types(self) -> dict[str, DwarfTypes]:
+        """Each loaded object's DWARF type source (its debug file's, else its own), by object name."""
+        from pmdb.debuginfo.dwarf_types import DwarfTypes
+        from pmdb.formats.dwarf import has_dwarf
+
+        sources: dict[str, DwarfTypes] = {}
+        for obj in self.process.objects:
+            own = self.process.elf_of(obj)
+            for elf in (self.process.debug_elf_of(obj), own):
+                try:
+                    if elf is None or not has_dwarf(elf):
+                        continue
+                    build_id = (own or elf).build_id() or elf.build_id()
+                except PmdbError:  # a file whose headers do not parse has no types to give
+                    continue
+                sources.setdefault(obj.name, DwarfTypes(elf, build_id.hex() if build_id else None))
+                break
+        return sources
+
+    def symbol_type(self, sym: Symbol) -> CType | None:
+        """The C type of the variable or function `sym` names, from its object's DWARF (None
+        when the object has no DWARF or no entry for it)."""
+        source = self._dwarf_types.get(sym.module)
+        obj = next((o for o in self.process.objects if o.name == sym.module), None)
+        if source is None or obj is None:
+            return None
+        if sym.kind is SymbolKind.FUNC:
+            return source.declaration(sym.name)
+        return source.variable_at(sym.name, sym.address - obj.bias)
+
+    def __getitem__(self, name: str) -> Value:
+        """The variable (or function) `name` as a typed Value: `prog['netstacks']`."""
+        from pmdb.values import object_named
+
+        return object_named(self, name)
+
+    # Source and variables (DWARF) ----------------------------------------------------
+
+    @cached_property
+    def source(self) -> SourceInfo:
+        """Source lines, inline chains and frame variables from the objects' DWARF, read lazily;
+        source text from `source_path`, then where it was compiled."""
+        from pmdb.debuginfo.sourceinfo import SourceInfo
+
+        return SourceInfo(self.process, self.read, self.arch, self.try_lookup, self.source_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Fixture, load_fixture, run_pmdb
+from source_truth import gdb_frames
 
 SEED_CASES = ["seed", "seed_O0"]
 
@@ -46,9 +47,10 @@ def test_stack_shows_the_task_on_top_of_the_worker(seed: Fixture) -> None:
     assert r.status == 0, r.err
     frames = seed.truth["threads"][0]["frames"]
     syms = seed.truth["symbols"]
+    args = [f["args"] for f in gdb_frames(seed)[0]["frames"][:2]]  # [["arg", {"int": ...}]], gdb's view
     expected = [
-        f"ipnet_nicevent_task{_off(frames[0]['pc'] - syms['ipnet_nicevent_task']['addr'])}()",
-        f"taskq_thread{_off(frames[1]['pc'] - syms['taskq_thread']['addr'])}()",
+        f"ipnet_nicevent_task{_off(frames[0]['pc'] - syms['ipnet_nicevent_task']['addr'])}({args[0][0][1]['int']:x})",
+        f"taskq_thread{_off(frames[1]['pc'] - syms['taskq_thread']['addr'])}({args[1][0][1]['int']:x})",
     ]
     assert r.out.splitlines()[:2] == expected
     assert [ln.split("+")[0] for ln in r.out.splitlines()[2:]] == ["libc.so.6`start_thread", "libc.so.6`clone3"]

@@ -38,6 +38,8 @@ def _arg_parser() -> argparse.ArgumentParser:
                     help="directory to look in for mapped files by base name (repeatable)")
     ap.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
                     help="directory of separate debug files, searched before /usr/lib/debug (repeatable)")
+    ap.add_argument("--source-path", action="append", default=[], metavar="DIR",
+                    help="directory to look in for source files, before where they were compiled (repeatable)")
     ap.add_argument("-q", "--quiet", action="store_true", help="do not print warnings about the dump")
     return ap
 
@@ -70,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             program = pmdb.open(target, args.executable, sysroot=args.sysroot, search_path=args.search_path,
-                                debug_dirs=args.debug_dir, raw=bool(args.raw_file))
+                                debug_dirs=args.debug_dir, raw=bool(args.raw_file),
+                                source_path=args.source_path)
         except PmdbError as e:
             sys.stderr.write(f"pmdb: {e}\n")
             return EXIT_USAGE

@@ -324,8 +324,10 @@ def default_registry() -> Registry:
         dis,
         fpregs,
         help,
+        lists,
         nm,
         options,
+        print,
         printf,
         regs,
         source,
@@ -334,11 +336,12 @@ def default_registry() -> Registry:
         typedefs,
         typeinfo,
         vars,
+        whereis,
     )
-    from pmdb.commands.userspace import mappings, status
+    from pmdb.commands.userspace import mappings, status, whatis
 
     reg = Registry()
-    for module in (builtins, help, vars, printf, typedefs, typeinfo, options, source, dis, fpregs, nm, regs,
-                   stack, threads, mappings, status):
+    for module in (builtins, help, vars, printf, print, lists, typedefs, typeinfo, options, source, dis, fpregs, nm,
+                   regs, stack, threads, whereis, mappings, status, whatis):
         reg.add_module(module)
     return reg

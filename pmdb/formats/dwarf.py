@@ -2,14 +2,18 @@
 
 pyelftools reads every debug section into memory when it opens DWARF; a Debian vmlinux has
 hundreds of megabytes of it. Here each section is a window onto the file's read-only mmap,
-so only what is parsed is touched. Compressed sections (SHF_COMPRESSED) and relocatable
-files (a kernel module's .ko, whose DWARF needs relocating) go through pyelftools' own
-reader, which decompresses or relocates them in memory.
+so only what is parsed is touched. A compressed section (SHF_COMPRESSED with zlib, as
+Debian's separate debug files have them) is a stream that inflates only as far as it is
+read, so finding one function's unit does not inflate the whole of .debug_info.
+Relocatable files (a kernel module's .ko, whose DWARF needs relocating) and other
+compressions go through pyelftools' own reader, which decompresses or relocates in memory.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import TYPE_CHECKING
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
@@ -20,13 +24,15 @@ if TYPE_CHECKING:
     from pmdb.formats.elf import SectionHeader
 
 SHF_COMPRESSED = 0x800
+ELFCOMPRESS_ZLIB = 1
 ET_REL = 1
 _SECTIONS = (
     "debug_info", "debug_aranges", "debug_abbrev", "debug_frame", "eh_frame", "debug_str", "debug_loc",
     "debug_ranges", "debug_line", "debug_pubtypes", "debug_pubnames", "debug_addr", "debug_str_offsets",
     "debug_line_str", "debug_loclists", "debug_rnglists", "debug_sup", "gnu_debugaltlink", "debug_types",
 )
-DWARF_ERRORS = (*_PARSE_ERRORS, AssertionError, AttributeError, TypeError, RecursionError, EOFError)
+DWARF_ERRORS = (*_PARSE_ERRORS, AssertionError, AttributeError, TypeError, RecursionError, EOFError, zlib.error)
+_INFLATE_STEP = 1 << 16
 
 
 class _Window(io.RawIOBase):
@@ -62,6 +68,45 @@ class _Window(io.RawIOBase):
         return len(data)
 
 
+class _Inflating(_Window):
+    """A read-only, seekable stream over a zlib-compressed section: bytes are inflated on
+    demand, up to the furthest position read so far; zlib.error when the data is corrupt."""
+
+    def __init__(self, buf: object, start: int, size: int, inflated_size: int) -> None:
+        io.RawIOBase.__init__(self)
+        self._packed = memoryview(buf)[start : start + size]  # type: ignore[arg-type]
+        self._fed = 0
+        self._inflater = zlib.decompressobj()
+        self._out = bytearray()
+        self._size = inflated_size
+        self._buf = memoryview(b"")
+        self._pos = 0
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        self._inflate_to(end)
+        data = bytes(self._out[self._pos : end])
+        self._pos += len(data)
+        return data
+
+    def _inflate_to(self, end: int) -> None:
+        inflater = self._inflater
+        while len(self._out) < end and not inflater.eof:
+            if inflater.unconsumed_tail:
+                chunk = inflater.unconsumed_tail
+            elif self._fed < len(self._packed):
+                chunk = bytes(self._packed[self._fed : self._fed + _INFLATE_STEP])
+                self._fed += len(chunk)
+            else:
+                return
+            self._out += inflater.decompress(chunk, max(_INFLATE_STEP, end - len(self._out)))
+
+
 def has_dwarf(elf: ElfFile) -> bool:
     """Whether the file has a .debug_info section with contents."""
     sec = elf.section(".debug_info")
@@ -72,7 +117,8 @@ def open_dwarf(elf: ElfFile) -> DWARFInfo | None:
     """The file's DWARF (None when it has none); BadDumpError when its headers are malformed."""
     if elf.type == ET_CORE or not has_dwarf(elf):
         return None
-    if elf.type == ET_REL or any(_compressed(elf.section(f".{n}")) for n in _SECTIONS):
+    if elf.type == ET_REL or any(_compressed(elf.section(f".{n}")) and _zlib_size(elf, elf.section(f".{n}")) is None
+                                 for n in _SECTIONS):
         return _through_pyelftools(elf)
     config = DwarfConfig(little_endian=True, default_address_size=8, machine_arch="x64")
     sections = {n: _descriptor(elf, elf.section(f".{n}")) for n in _SECTIONS}
@@ -84,10 +130,22 @@ def _compressed(sec: SectionHeader | None) -> bool:
     return sec is not None and bool(sec.flags & SHF_COMPRESSED)
 
 
+def _zlib_size(elf: ElfFile, sec: SectionHeader | None) -> int | None:
+    """The inflated size of a zlib-compressed section (its Elf64_Chdr), None for another kind."""
+    if sec is None or sec.size < 24 or sec.offset + 24 > elf.size:
+        return None
+    ch_type, _reserved, ch_size = struct.unpack("<IIQ", elf.bytes_at(sec.offset, 16))
+    return ch_size if ch_type == ELFCOMPRESS_ZLIB else None
+
+
 def _descriptor(elf: ElfFile, sec: SectionHeader | None) -> DebugSectionDescriptor | None:
     if sec is None or sec.type == 8:
         return None
     size = max(0, min(sec.size, elf.size - sec.offset))
+    if _compressed(sec):
+        inflated = _zlib_size(elf, sec) or 0
+        stream: _Window = _Inflating(elf.data, sec.offset + 24, max(0, size - 24), inflated)
+        return DebugSectionDescriptor(stream, sec.name, sec.offset, inflated, sec.addr)
     return DebugSectionDescriptor(_Window(elf.data, sec.offset, size), sec.name, sec.offset, size, sec.addr)
 
 

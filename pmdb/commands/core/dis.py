@@ -1,5 +1,6 @@
 """`::dis`: disassembly in mdb's shape — a whole function at its start, else a window around
-the address (10 instructions before, the target, 10 after).
+the address (10 instructions before, the target, 10 after) — and, with -s, the source lines
+interleaved.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pmdb.commands.registry import DcmdContext, dcmd
-from pmdb.errors import CommandError, FaultError
+from pmdb.errors import CommandError, FaultError, PmdbError
 from pmdb.mdb.output import LineWriter
 from pmdb.mdb.text import num
 
@@ -54,15 +55,48 @@ def line(prog: Program, insn: Instruction, plain_address: bool = False) -> str:
     return out.finish()
 
 
-@dcmd("dis", usage="[-aw] [-n cnt] [addr]")
+def _with_source(ctx: DcmdContext, insns: list[Instruction], plain_address: bool) -> None:
+    """Each instruction, preceded by `file:line` and that line's text whenever the line changes;
+    a unit whose line table is bad is said once, and its instructions go without lines."""
+    source = ctx.program.source
+    shown: tuple[object, int] | None = None
+    said: list[str] = []
+    for insn in insns:
+        try:
+            at = source.line_at(insn.address)
+        except PmdbError as e:
+            at = None
+            if str(e) not in said:
+                said.append(str(e))
+                ctx.warn(str(e))
+        key = (at.file, at.line) if at is not None else None
+        if at is not None and key != shown:
+            text = source.source_text(at)
+            ctx.write(f"{at.file.name}:{at.line}\n" + (f"{text}\n" if text is not None else ""))
+            missing = f"source file {at.file.name} not found (--source-path adds directories to look in)"
+            if text is None and missing not in said:
+                said.append(missing)
+        shown = key
+        ctx.write(line(ctx.program, insn, plain_address))
+    for message in said:
+        if message.startswith("source file "):
+            ctx.warn(message)
+
+
+@dcmd("dis", usage="[-asw] [-n cnt] [addr]")
 def dis(ctx: DcmdContext) -> None:
     """Disassemble instructions at an address (or at the symbol named as argument).
 
     At the start of a function, the whole function; elsewhere, the 10 instructions before the
     address, the instruction there and the 10 after (-n sets how many). -w forces that
     window; -a prints plain addresses instead of symbols.
+
+    -s (pmdb's; mdb's ::dis has none) interleaves the source: before the first instruction of
+    each source line, a line `file:line` (the file as the compiler named it) and then the
+    text of that line, found under the --source-path directories or where it was compiled
+    (only `file:line` when the file is not found).
     """
-    opts, rest = ctx.options("awn:")
+    opts, rest = ctx.options("aswn:")
     prog = ctx.program
     addr, has_addr = ctx.addr, ctx.has_addr
     if rest:
@@ -83,7 +117,10 @@ def dis(ctx: DcmdContext) -> None:
             insns = prog.disassemble(addr, DEFAULT_COUNT if n is None else n + 1)
     except FaultError as e:
         raise CommandError(f"failed to read instruction at {num(e.address)}: {e}") from None
-    for insn in insns:
-        ctx.write(line(prog, insn, plain_address=bool(opts.get("a"))))
+    if opts.get("s"):
+        _with_source(ctx, insns, bool(opts.get("a")))
+    else:
+        for insn in insns:
+            ctx.write(line(prog, insn, plain_address=bool(opts.get("a"))))
     if insns:
         ctx.session.dot = insns[-1].address + insns[-1].size

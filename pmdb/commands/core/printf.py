@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pmdb.commands.core.typeinfo import lookup_type, member_of, type_name_args
+from pmdb.commands.core.typeinfo import lookup_type, member_of, session_types, type_name_args
 from pmdb.commands.registry import DcmdContext, Failure, dcmd
 from pmdb.debuginfo.ctypes import NBBY, ArrayType, CType, IntType, PointerType, resolve, size_of
 from pmdb.errors import FaultError, FaultReason, UsageError
@@ -99,7 +99,7 @@ def _value(ctx: DcmdContext, t: CType, type_text: str, member: str | int, piece:
         return ctx.addr
     mtype, offset = _member_path(ctx, t, type_text, member)
     try:
-        return _READERS[piece.kind](ctx, resolve(mtype, ctx.session.types), ctx.addr + offset)
+        return _READERS[piece.kind](ctx, resolve(mtype, session_types(ctx)), ctx.addr + offset)
     except Failure as e:
         raise Failure(*e.messages, f"failed to print member '{member}'") from None
 
@@ -111,11 +111,11 @@ def _member_path(ctx: DcmdContext, t: CType, type_text: str, path: str) -> tuple
         if not part:
             continue
         if part.startswith("["):
-            array = resolve(t, ctx.session.types)
+            array = resolve(t, session_types(ctx))
             if not isinstance(array, ArrayType):
                 raise Failure(f"{path} is not an array")
             t = array.element
-            offset += int(part.strip("[]"), 0) * size_of(t, ctx.session.types)
+            offset += int(part.strip("[]"), 0) * size_of(t, session_types(ctx))
             continue
         member = member_of(ctx, t, part, type_text)
         t, offset = member.type, offset + member.offset_bits // NBBY
@@ -163,7 +163,7 @@ def _string(ctx: DcmdContext, t: CType, addr: int) -> str:
         return data.split(b"\0", 1)[0].decode("latin-1")
     if not isinstance(t, ArrayType):
         raise Failure("exepected pointer or array type")  # sic: mdb's spelling
-    if size_of(t.element, ctx.session.types) != 1:
+    if size_of(t.element, session_types(ctx)) != 1:
         raise Failure("string format specifier requires an array of characters")
     return _read(ctx, addr, min(t.count, STRING_MAX)).split(b"\0", 1)[0].decode("latin-1")
 

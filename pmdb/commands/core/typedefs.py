@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pmdb.commands.core.typeinfo import session_types
 from pmdb.commands.registry import DcmdContext, Failure, dcmd
 from pmdb.debuginfo.ctypes import (
     DATA_MODELS,
@@ -23,6 +24,7 @@ from pmdb.debuginfo.ctypes import (
     layout,
     type_name,
 )
+from pmdb.debuginfo.typesystem import TypeSystem
 from pmdb.errors import UsageError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -103,55 +105,58 @@ def _define(ctx: DcmdContext, args: list[str]) -> None:
     if len(args) < 2:
         raise UsageError("")
     table = ctx.session.types
+    types = session_types(ctx)
     try:
         if len(args) == 2 and "{" in args[0]:
-            _define_struct(ctx, table, args[0], args[1])
+            _define_struct(ctx, table, types, args[0], args[1])
         else:
-            _define_alias(table, args)
+            _define_alias(table, types, args)
     except BadDefinition as e:
         ctx.write(f"{e}\n")
         raise Failure() from None
 
 
-def _define_alias(table: TypeTable, args: list[str]) -> None:
+def _define_alias(table: TypeTable, types: TypeSystem, args: list[str]) -> None:
+    """`::typedef TYPE NAME`: the type may be any the session knows, the target's included."""
     # several words are joined with a blank after each, as mdb joins them (hence `long  does not exist`)
     source = args[0] if len(args) == 2 else "".join(a + " " for a in args[:-1])
     name = args[-1]
-    if table.lookup(name) is not None:
+    if types.lookup(name) is not None:
         raise BadDefinition(f"{name} already exists")
-    target = table.lookup(source)
+    target = types.lookup(source)
     if target is None:
         raise BadDefinition(f"{source} does not exist")
     table.add(Typedef(name, target))
 
 
-def _define_struct(ctx: DcmdContext, table: TypeTable, text: str, name: str) -> None:
-    keyword, tag, decls = parse_definition(text, table)
-    _validate(keyword, decls, name, table)
+def _define_struct(ctx: DcmdContext, table: TypeTable, types: TypeSystem, text: str, name: str) -> None:
+    keyword, tag, decls = parse_definition(text, types)
+    _validate(keyword, decls, name, types)
     placeholder: CType = StructRef(keyword, tag) if tag else StructType(keyword, None, (), 0)
     table.add(placeholder)
     fields: list[tuple[str, CType]] = []
     for decl in decls:
-        ftype = _member_type(ctx, table, decl)
+        ftype = _member_type(ctx, table, types, decl)
         if ftype is None:  # mdb deletes the struct and, oddly, reports success
             table.remove(placeholder)
             return
         fields.append((decl.name, ftype))
-    real = layout(keyword, tag, fields, table)
+    real = layout(keyword, tag, fields, types)
     table.replace(placeholder, real)
     table.add(Typedef(name, real))
 
 
-def _member_type(ctx: DcmdContext, table: TypeTable, decl: _MemberDecl) -> CType | None:
-    """The member's type (pointer and array types are added to the table as mdb adds them)."""
-    t = table.lookup(decl.type)
+def _member_type(ctx: DcmdContext, table: TypeTable, types: TypeSystem, decl: _MemberDecl) -> CType | None:
+    """The member's type, any the session knows (pointer and array types are added to the
+    table as mdb adds them)."""
+    t = types.lookup(decl.type)
     if t is None:
         ctx.write(f"failed to add member {decl.name}: type {decl.type} does not exist\n")
         return None
     for _ in range(decl.pointers):
         t = table.pointer_to(t)
     if decl.count is not None:
-        if table.lookup("long") is None:
+        if types.lookup("long") is None:
             ctx.write("failed to lookup the type 'long' for array indexes, are you running mdb without "
                       "a target or using ::typedef -c?")
             return None
@@ -159,7 +164,7 @@ def _member_type(ctx: DcmdContext, table: TypeTable, decl: _MemberDecl) -> CType
     return t
 
 
-def parse_definition(text: str, table: TypeTable) -> tuple[str, str | None, list[_MemberDecl]]:
+def parse_definition(text: str, types: TypeSystem) -> tuple[str, str | None, list[_MemberDecl]]:
     """`struct [tag] { type name; ... }` -> (keyword, tag, members); BadDefinition in mdb's words."""
     space = text.find(" ")
     if space < 0:
@@ -176,7 +181,7 @@ def parse_definition(text: str, table: TypeTable) -> tuple[str, str | None, list
         tag = rest[:brace].rstrip(" ")
         if not _IDENTIFIER.match(tag):
             raise BadDefinition(f"The name {tag} is not a valid C identifier.")
-        if table.lookup(f"{keyword} {tag}") is not None:
+        if types.lookup(f"{keyword} {tag}") is not None:
             raise BadDefinition(f"type name {text[: text.index('{')].rstrip(' ')} already in use")
         rest = rest[brace:]
     body = rest[1:].lstrip(" ")
@@ -231,7 +236,7 @@ def _array_size(text: str) -> int:
         raise BadDefinition(f"The array size {text} is not a number.") from None
 
 
-def _validate(keyword: str, decls: list[_MemberDecl], name: str, table: TypeTable) -> None:
+def _validate(keyword: str, decls: list[_MemberDecl], name: str, types: TypeSystem) -> None:
     """mdb's typedef_validate: unique member names, flexible arrays last, a free typedef name."""
     seen: set[str] = set()
     for i, decl in enumerate(decls):
@@ -245,5 +250,5 @@ def _validate(keyword: str, decls: list[_MemberDecl], name: str, table: TypeTabl
                 raise BadDefinition("Flexible array entries are only allowed to be the last entry in a struct")
             if i == 0:
                 raise BadDefinition("Structs must have members aside from a flexible member")
-    if table.lookup(name) is not None:
+    if types.lookup(name) is not None:
         raise BadDefinition(f"typedef name {name} already exists")
