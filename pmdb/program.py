@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
     from pmdb.arch.disasm import Disassembler, Instruction
     from pmdb.debuginfo.ctypes import CType
-    from pmdb.debuginfo.dwarf_types import DwarfTypes
     from pmdb.debuginfo.sourceinfo import SourceInfo
-    from pmdb.debuginfo.typesystem import TypeSystem
+    from pmdb.debuginfo.typesystem import TypeSource, TypeSystem
+    from pmdb.formats.elf import ElfFile
     from pmdb.values import Value
 
 
@@ -185,42 +185,38 @@ class Program:
 
     @cached_property
     def types(self) -> TypeSystem:
-        """The target's C types: the DWARF of every loaded object, the executable first. Making
-        it reads nothing; the first lookup opens one object's DWARF (and its cached index)."""
+        """The target's C types: each loaded object's DWARF (or, lacking it, CTF or BTF), the
+        executable first. Making it reads nothing; the first lookup opens one object's types."""
         from pmdb.debuginfo.typesystem import TypeSystem
 
-        return TypeSystem(list(self._dwarf_types.values()), pointer_size=8)
+        return TypeSystem(list(self._type_sources.values()), pointer_size=8)
 
     @cached_property
-    def _dwarf_types(self) -> dict[str, DwarfTypes]:
-        """Each loaded object's DWARF type source (its debug file's, else its own), by object name."""
-        from pmdb.debuginfo.dwarf_types import DwarfTypes
-        from pmdb.formats.dwarf import has_dwarf
-
-        sources: dict[str, DwarfTypes] = {}
+    def _type_sources(self) -> dict[str, TypeSource]:
+        """Each loaded object's type source, by object name: DWARF from its debug file or itself,
+        else its .SUNW_ctf (CTF), else its .BTF."""
+        sources: dict[str, TypeSource] = {}
         for obj in self.process.objects:
             own = self.process.elf_of(obj)
-            for elf in (self.process.debug_elf_of(obj), own):
-                try:
-                    if elf is None or not has_dwarf(elf):
-                        continue
-                    build_id = (own or elf).build_id() or elf.build_id()
-                except PmdbError:  # a file whose headers do not parse has no types to give
-                    continue
-                sources.setdefault(obj.name, DwarfTypes(elf, build_id.hex() if build_id else None))
-                break
+            files = [f for f in (self.process.debug_elf_of(obj), own) if f is not None]
+            for make in (_dwarf_source, _ctf_source, _btf_source):
+                source = next((src for f in files if (src := make(f, own)) is not None), None)
+                if source is not None:
+                    sources[obj.name] = source
+                    break
         return sources
 
     def symbol_type(self, sym: Symbol) -> CType | None:
-        """The C type of the variable or function `sym` names, from its object's DWARF (None
-        when the object has no DWARF or no entry for it)."""
-        source = self._dwarf_types.get(sym.module)
+        """The C type of the variable or function `sym` names, from its object's debug
+        information (None when the object has none or no entry for it)."""
+        source = self._type_sources.get(sym.module)
         obj = next((o for o in self.process.objects if o.name == sym.module), None)
         if source is None or obj is None:
             return None
-        if sym.kind is SymbolKind.FUNC:
-            return source.declaration(sym.name)
-        return source.variable_at(sym.name, sym.address - obj.bias)
+        if sym.kind is not SymbolKind.FUNC and hasattr(source, "variable_at"):
+            return source.variable_at(sym.name, sym.address - obj.bias)
+        declaration = getattr(source, "declaration", None)
+        return declaration(sym.name) if declaration is not None else None
 
     def __getitem__(self, name: str) -> Value:
         """The variable (or function) `name` as a typed Value: `prog['netstacks']`."""
@@ -237,3 +233,41 @@ class Program:
         from pmdb.debuginfo.sourceinfo import SourceInfo
 
         return SourceInfo(self.process, self.read, self.arch, self.try_lookup, self.source_path)
+
+
+def _dwarf_source(elf: ElfFile, own: ElfFile | None) -> TypeSource | None:
+    """The file's DWARF as a type source, named by the object's build-id (None without DWARF)."""
+    from pmdb.debuginfo.dwarf_types import DwarfTypes
+    from pmdb.formats.dwarf import has_dwarf
+
+    try:
+        if not has_dwarf(elf):
+            return None
+        build_id = (own or elf).build_id() or elf.build_id()
+    except PmdbError:  # a file whose headers do not parse has no types to give
+        return None
+    return DwarfTypes(elf, build_id.hex() if build_id else None)
+
+
+def _ctf_source(elf: ElfFile, own: ElfFile | None) -> TypeSource | None:
+    """The file's .SUNW_ctf as a type source (illumos objects), if it has one that opens."""
+    from pmdb.debuginfo.ctf_types import SECTION, CtfTypes
+
+    if elf.section(SECTION) is None:
+        return None
+    try:
+        return CtfTypes.from_elf(elf)
+    except PmdbError:
+        return None
+
+
+def _btf_source(elf: ElfFile, own: ElfFile | None) -> TypeSource | None:
+    """The file's .BTF as a type source (a vmlinux or a BPF-built object), if it has one."""
+    from pmdb.debuginfo.btf_types import BtfTypes
+
+    if elf.section(".BTF") is None:
+        return None
+    try:
+        return BtfTypes.from_elf(elf)
+    except PmdbError:
+        return None

@@ -98,5 +98,5 @@ def test_status_and_stack_read_no_types(seed: Fixture, tmp_path: Path, monkeypat
     prog = pmdb.open(seed.core)
     out, err = io.StringIO(), io.StringIO()
     assert run_batch(Session(default_registry(), prog), "::status; $c", out, err) == 0
-    assert "types" not in vars(prog) and "_dwarf_types" not in vars(prog)
+    assert "types" not in vars(prog) and "_type_sources" not in vars(prog)
     assert not (tmp_path / "pmdb" / "index").exists()
