@@ -275,3 +275,11 @@ def test_gdb_sees_the_same_threads(seed: Fixture) -> None:
     """The ground truth script covers every thread of the core."""
     assert sorted(t["lwp"] for t in gdb_frames(seed)) == sorted(t["lwp"] for t in seed.truth["threads"])
     assert "ipnet_nicevent_task" in gdb(seed, "bt 1")
+
+
+def test_argument_count_limits_what_dollar_c_shows(seed: Fixture) -> None:
+    full = run_pmdb(seed.core, "-e", "$c").out.splitlines()
+    none = run_pmdb(seed.core, "-e", "$c 0").out.splitlines()
+    assert [ln[: ln.index("(")] + "()" for ln in full] == none
+    with_fp = run_pmdb(seed.core, "-e", "$C 1").out.splitlines()
+    assert [ln.split(" ", 1)[1] for ln in with_fp] == full  # one argument is all the seed's frames have

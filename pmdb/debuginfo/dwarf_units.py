@@ -222,36 +222,39 @@ class ObjectDwarf:
                 self._collect_functions(unit, die, out, depth + 1)
 
 
-def parse_aranges(data: bytes) -> Iterator[tuple[int, int, int]]:
+def parse_aranges(data: bytes) -> list[tuple[int, int, int]]:
     """(start, end, unit offset) of every range in a .debug_aranges section (64-bit addresses).
 
     A set whose header is malformed ends the parse there; what came before it stands.
     """
-    pos = 0
-    while pos + 4 <= len(data):
+    rows: list[tuple[int, int, int]] = []
+    view = memoryview(data)
+    pos, total = 0, len(data)
+    while pos + 4 <= total:
         (length,) = struct.unpack_from("<I", data, pos)
-        head, offset_fmt = 4, "<I"
         if length == 0xFFFFFFFF:
-            if pos + 12 > len(data):
-                return
-            (length,) = struct.unpack_from("<Q", data, pos + 4)
-            head, offset_fmt = 12, "<Q"
-        end = min(len(data), pos + head + length)
-        fields = pos + head + 2
-        off_size = struct.calcsize(offset_fmt)
-        if length < 2 + off_size + 2 or fields + off_size + 2 > len(data):
-            return
-        (unit_offset,) = struct.unpack_from(offset_fmt, data, fields)
-        addr_size, seg_size = data[fields + off_size], data[fields + off_size + 1]
+            if pos + 24 > total:
+                break
+            length, _version, unit_offset, addr_size, seg_size = struct.unpack_from("<QHQBB", data, pos + 4)
+            head = 12 + 2 + 8 + 2
+        else:
+            if pos + 12 > total:
+                break
+            _version, unit_offset, addr_size, seg_size = struct.unpack_from("<HIBB", data, pos + 4)
+            head = 4 + 2 + 4 + 2
+        end = min(total, pos + (12 if head > 12 else 4) + length)
+        if end < pos + head:
+            break
         if addr_size == 8 and seg_size == 0:
-            t = pos + -(-(fields + off_size + 2 - pos) // 16) * 16
+            t = pos + -(-head // 16) * 16
             count = max(0, (end - t) // 16)
-            for start, size in struct.iter_unpack("<QQ", data[t : t + 16 * count]):
+            for start, size in struct.iter_unpack("<QQ", view[t : t + 16 * count]):
                 if start == 0 and size == 0:
                     break
                 if size:
-                    yield start, start + size, unit_offset
-        pos = pos + head + length
+                    rows.append((start, start + size, unit_offset))
+        pos = end if end > pos else total
+    return rows
 
 
 def origin(die: Die) -> Die:

@@ -15,6 +15,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pmdb.debuginfo.dies import AT_stmt_list
 from pmdb.debuginfo.dwarf_units import DwarfError, ObjectDwarf, guard
 
 if TYPE_CHECKING:
@@ -88,9 +89,13 @@ def line_table(dwarf: ObjectDwarf, unit: Unit) -> LineTable:
     if info is None:
         raise DwarfError(f"{dwarf.label}: no DWARF")
     with guard(f"{unit.where} .debug_line"):
-        prog = info.line_program_for_CU(info.get_CU_at(unit.offset))
-        if prog is None:
+        stmt_list = unit.top.int(AT_stmt_list)
+        if stmt_list is None:
             return LineTable([], [], 0)
+        # line_program_for_CU() would decode the unit's top DIE, and its whole abbreviation
+        # table, through pyelftools again just to read DW_AT_stmt_list: ask for the program
+        # at the offset pmdb's own reader found (pyelftools 0.33 is pinned).
+        prog = info._parse_line_program_at_offset(stmt_list, info.get_CU_at(unit.offset).structs)
         files, base = _files(unit, prog)
         rows: list[_Row] = []
         for entry in prog.get_entries():

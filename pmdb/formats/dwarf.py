@@ -32,7 +32,7 @@ _SECTIONS = (
     "debug_line_str", "debug_loclists", "debug_rnglists", "debug_sup", "gnu_debugaltlink", "debug_types",
 )
 DWARF_ERRORS = (*_PARSE_ERRORS, AssertionError, AttributeError, TypeError, RecursionError, EOFError, zlib.error)
-_INFLATE_STEP = 1 << 16
+_INFLATE_STEP = 1 << 17  # compressed bytes fed to zlib at a time
 
 
 class _Window(io.RawIOBase):
@@ -90,21 +90,18 @@ class _Inflating(_Window):
     def read(self, size: int = -1) -> bytes:
         end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
         self._inflate_to(end)
-        data = bytes(self._out[self._pos : end])
+        with memoryview(self._out) as view:
+            data = bytes(view[self._pos : end])
         self._pos += len(data)
         return data
 
     def _inflate_to(self, end: int) -> None:
-        inflater = self._inflater
-        while len(self._out) < end and not inflater.eof:
-            if inflater.unconsumed_tail:
-                chunk = inflater.unconsumed_tail
-            elif self._fed < len(self._packed):
-                chunk = bytes(self._packed[self._fed : self._fed + _INFLATE_STEP])
-                self._fed += len(chunk)
-            else:
-                return
-            self._out += inflater.decompress(chunk, max(_INFLATE_STEP, end - len(self._out)))
+        """Inflate whole input chunks until `end` bytes are out (or the stream ends)."""
+        inflater, packed = self._inflater, self._packed
+        while len(self._out) < end and not inflater.eof and self._fed < len(packed):
+            chunk = packed[self._fed : self._fed + _INFLATE_STEP]
+            self._fed += len(chunk)
+            self._out += inflater.decompress(chunk)
 
 
 def has_dwarf(elf: ElfFile) -> bool:
