@@ -14,6 +14,7 @@ or none when the dcmd has already said why on its output).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -278,11 +279,16 @@ def parse_options(args: Iterable[str | int], spec: str) -> tuple[dict[str, Any],
 
 
 class Registry:
-    """Every dcmd and walker, by name; the only place that knows all of them."""
+    """Every dcmd and walker, by name; the only place that knows all of them.
+
+    A command module is registered by name (`add_lazy`) and imported when one of its commands
+    is first asked for; `dcmds` and `walkers` import every module (listings, completion).
+    """
 
     def __init__(self) -> None:
-        self.dcmds: dict[str, DcmdSpec] = {}
-        self.walkers: dict[str, WalkerSpec] = {}
+        self._dcmds: dict[str, DcmdSpec] = {}
+        self._walkers: dict[str, WalkerSpec] = {}
+        self._lazy: dict[str, str] = {}  # dcmd or "walker:<name>" -> the module that defines it
 
     def add_module(self, module: ModuleType) -> None:
         """Register every marked function of `module`."""
@@ -290,13 +296,49 @@ class Registry:
             spec = getattr(obj, _MARK, None)
             if isinstance(spec, DcmdSpec):
                 for name in (spec.name, *spec.aliases):
-                    self.dcmds[name] = spec
+                    self._dcmds[name] = spec
             elif isinstance(spec, WalkerSpec):
-                self.walkers[spec.name] = spec
+                self._walkers[spec.name] = spec
+
+    def add_lazy(self, module: str, dcmds: Iterable[str], walkers: Iterable[str] = ()) -> None:
+        """Register `module`'s commands by name; the module is imported on first use."""
+        for name in dcmds:
+            self._lazy.setdefault(name, module)
+        for name in walkers:
+            self._lazy.setdefault(f"walker:{name}", module)
+
+    def _load(self, key: str) -> None:
+        module = self._lazy.get(key)
+        if module is not None:
+            for k in [k for k, m in self._lazy.items() if m == module]:
+                del self._lazy[k]
+            self.add_module(importlib.import_module(module))
+
+    def _load_all(self) -> None:
+        for module in dict.fromkeys(self._lazy.values()):
+            self._load(next(k for k, m in self._lazy.items() if m == module))
+
+    @property
+    def dcmds(self) -> dict[str, DcmdSpec]:
+        """Every dcmd by name and alias (imports every command module)."""
+        self._load_all()
+        return self._dcmds
+
+    @property
+    def walkers(self) -> dict[str, WalkerSpec]:
+        """Every walker by name (imports every command module)."""
+        self._load_all()
+        return self._walkers
+
+    def has_dcmd(self, name: str) -> bool:
+        """Whether a dcmd is called `name`, without importing its module."""
+        return name in self._dcmds or name in self._lazy
 
     def dcmd(self, name: str) -> DcmdSpec:
         """The dcmd called `name`, or CommandError in mdb's words."""
-        spec = self.dcmds.get(name)
+        if name not in self._dcmds:
+            self._load(name)
+        spec = self._dcmds.get(name)
         if spec is None:
             shown = name if name.startswith(("$", ":")) else "::" + name
             raise CommandError(f"invalid command '{shown}': unknown dcmd name")
@@ -304,7 +346,9 @@ class Registry:
 
     def walker(self, name: str) -> WalkerSpec:
         """The walker called `name`, or CommandError in mdb's words (::walk's)."""
-        spec = self.walkers.get(name)
+        if name not in self._walkers:
+            self._load(f"walker:{name}")
+        spec = self._walkers.get(name)
         if spec is None:
             raise CommandError("failed to perform walk: unknown walk name")
         return spec
@@ -318,30 +362,10 @@ def usage_message(spec: DcmdSpec, problem: str) -> str:
 
 
 def default_registry() -> Registry:
-    """A registry holding every command module pmdb ships."""
-    from pmdb.commands.core import (
-        builtins,
-        dis,
-        fpregs,
-        help,
-        lists,
-        nm,
-        options,
-        print,
-        printf,
-        regs,
-        source,
-        stack,
-        threads,
-        typedefs,
-        typeinfo,
-        vars,
-        whereis,
-    )
-    from pmdb.commands.userspace import mappings, status, whatis
+    """A registry of every command module pmdb ships (imported as their commands are used)."""
+    from pmdb.commands.manifest import COMMAND_MODULES
 
     reg = Registry()
-    for module in (builtins, help, vars, printf, print, lists, typedefs, typeinfo, options, source, dis, fpregs, nm,
-                   regs, stack, threads, whereis, mappings, status, whatis):
-        reg.add_module(module)
+    for module, dcmds, walkers in COMMAND_MODULES:
+        reg.add_lazy(module, dcmds, walkers)
     return reg

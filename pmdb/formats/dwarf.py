@@ -12,6 +12,8 @@ compressions go through pyelftools' own reader, which decompresses or relocates 
 from __future__ import annotations
 
 import io
+import mmap
+import os
 import struct
 import zlib
 from typing import TYPE_CHECKING
@@ -141,9 +143,57 @@ def _descriptor(elf: ElfFile, sec: SectionHeader | None) -> DebugSectionDescript
     size = max(0, min(sec.size, elf.size - sec.offset))
     if _compressed(sec):
         inflated = _zlib_size(elf, sec) or 0
-        stream: _Window = _Inflating(elf.data, sec.offset + 24, max(0, size - 24), inflated)
+        stream: _Window = _inflated_copy(elf, sec, inflated) or _Inflating(
+            elf.data, sec.offset + 24, max(0, size - 24), inflated)
         return DebugSectionDescriptor(stream, sec.name, sec.offset, inflated, sec.addr)
     return DebugSectionDescriptor(_Window(elf.data, sec.offset, size), sec.name, sec.offset, size, sec.addr)
+
+
+def inflated_cache_dir() -> str:
+    """Where inflated copies of compressed debug sections are kept, by the file's build-id."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(root, "pmdb", "inflated")
+
+
+def _inflated_copy(elf: ElfFile, sec: SectionHeader, inflated: int) -> _Window | None:
+    """A window onto the section's inflated bytes kept on disk (made on first use), so that a
+    compressed debug file (Debian's libc) costs its inflation once, not at every start.
+    None when the file has no build-id or the cache cannot be written: inflate lazily then."""
+    build_id = elf.build_id()
+    if not build_id or inflated <= 0:
+        return None
+    path = os.path.join(inflated_cache_dir(), f"{build_id.hex()}{sec.name}")
+    try:
+        if not (os.path.isfile(path) and os.path.getsize(path) == inflated):
+            _write_inflated(elf, sec, inflated, path)
+        with open(path, "rb") as f:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError, zlib.error):
+        return None
+    return _Window(data, 0, inflated)
+
+
+def _write_inflated(elf: ElfFile, sec: SectionHeader, inflated: int, path: str) -> None:
+    """Inflate the section into `path` atomically; its size must be the one its header claims."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    inflater = zlib.decompressobj()
+    packed = elf.bytes_at(sec.offset + 24, max(0, sec.size - 24))
+    written = 0
+    try:
+        with open(tmp, "wb") as out:
+            for at in range(0, len(packed), _INFLATE_STEP):
+                chunk = inflater.decompress(packed[at : at + _INFLATE_STEP], inflated - written)
+                out.write(chunk)
+                written += len(chunk)
+                if written >= inflated:
+                    break
+        if written != inflated:
+            raise zlib.error(f"{sec.name} inflates to {written} bytes, not {inflated}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _through_pyelftools(elf: ElfFile) -> DWARFInfo:

@@ -100,7 +100,7 @@ class Evaluator:
         `$q` raises Quit, which the caller (CLI or REPL) takes as the end of the session.
         """
         s = self.session
-        parser = Parser(text, s.radix, lambda name: name in s.registry.dcmds, self._is_variable)
+        parser = Parser(text, s.radix, s.registry.has_dcmd, self._is_variable)
         ok = True
         while True:
             parser.lexer.radix = s.radix

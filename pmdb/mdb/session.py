@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pmdb.debuginfo.ctypes import TypeTable
 from pmdb.errors import CommandError
 from pmdb.mdb import builtin_vars
 from pmdb.mdb.variables import MAX_NAME, VariableTable, bad_identifier_char
 
 if TYPE_CHECKING:
     from pmdb.commands.registry import Registry
+    from pmdb.debuginfo.ctypes import TypeTable
     from pmdb.dumps import ThreadState
     from pmdb.program import Program
 
@@ -37,7 +37,7 @@ class Session:
     increment: int = 0
     raddr: int = 0
     last_pipeline: tuple = ()
-    types: TypeTable = field(default_factory=TypeTable)
+    _types: TypeTable | None = field(default=None, repr=False)
     symdist: int = 0
     page_width: int = 80
     autowrap: bool = False  # `::set -o autowrap`; the format engine forces it on per character
@@ -47,6 +47,15 @@ class Session:
         if self.thread is None and self.program is not None:
             self.thread = self.program.crashed_thread
         self.variables = builtin_vars.install(self)
+
+    @property
+    def types(self) -> TypeTable:
+        """The types defined with `::typedef` (made on first use: most sessions define none)."""
+        if self._types is None:
+            from pmdb.debuginfo.ctypes import TypeTable
+
+            self._types = TypeTable()
+        return self._types
 
     def variable(self, name: str) -> int | None:
         """The value of variable `name` (None when undefined): a built-in (`.` is dot, `thread`

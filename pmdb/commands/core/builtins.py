@@ -6,7 +6,7 @@ descriptions, so ::dcmds reads as mdb's does.
 
 from __future__ import annotations
 
-from pmdb.commands.registry import DcmdContext, Failure, Quit, dcmd
+from pmdb.commands.registry import DcmdContext, Failure, Quit, WalkerSpec, dcmd
 from pmdb.errors import CommandError, UsageError
 from pmdb.mdb.text import numtostr
 from pmdb.mdb.variables import bad_identifier_char
@@ -34,7 +34,10 @@ def walk(ctx: DcmdContext) -> None:
         raise UsageError("")
     if len(args) == 2:
         _walk_variable(ctx, str(args[1]))
-    spec = ctx.session.registry.walkers.get(str(args[0]))
+    try:
+        spec: WalkerSpec | None = ctx.session.registry.walker(str(args[0]))
+    except CommandError:
+        spec = None
     if spec is None or (spec.needs_target and ctx.session.program is None):
         raise CommandError("failed to perform walk: unknown walk name")
     for value in spec.func(ctx):

@@ -1,0 +1,35 @@
+"""Which module defines which dcmds and walkers, so the registry imports a command module only
+when one of its commands is used (importing all of them costs more than a `$c`).
+
+tests/test_registry_manifest.py checks this table against what the modules register.
+"""
+
+from __future__ import annotations
+
+# (module, dcmd names with their aliases, walker names)
+COMMAND_MODULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "pmdb.commands.core.builtins",
+        ("walk", "eval", "map", "grep", "echo", "radix", "$d", "$s", "$w", "quit", "$q", "$Q"),
+        (),
+    ),
+    ("pmdb.commands.core.help", ("help", "dcmds", "walkers", "formats"), ()),
+    ("pmdb.commands.core.vars", ("$v", "vars"), ()),
+    ("pmdb.commands.core.printf", ("printf",), ()),
+    ("pmdb.commands.core.print", ("print",), ()),
+    ("pmdb.commands.core.lists", ("list", "array"), ()),
+    ("pmdb.commands.core.typedefs", ("typedef",), ()),
+    ("pmdb.commands.core.typeinfo", ("sizeof", "offsetof"), ()),
+    ("pmdb.commands.core.options", ("set",), ()),
+    ("pmdb.commands.core.source", ("$<", "$<<"), ()),
+    ("pmdb.commands.core.dis", ("dis",), ()),
+    ("pmdb.commands.core.fpregs", ("fpregs",), ()),
+    ("pmdb.commands.core.nm", ("nm",), ()),
+    ("pmdb.commands.core.regs", ("regs", "$r"), ()),
+    ("pmdb.commands.core.stack", ("stack", "$c", "stackregs", "$C", "findstack"), ()),
+    ("pmdb.commands.core.threads", ("lwpid", "$l", "lwpids", "$L"), ("thread",)),
+    ("pmdb.commands.core.whereis", ("whereis",), ()),
+    ("pmdb.commands.userspace.mappings", ("mappings", "$m"), ()),
+    ("pmdb.commands.userspace.status", ("status",), ()),
+    ("pmdb.commands.userspace.whatis", ("whatis",), ()),
+)
