@@ -20,6 +20,8 @@ test: system-deps $(VENV)/.installed-test
 
 bench: system-deps $(VENV)/.installed-test
 	$(PY) bench/run.py --write
+	$(PY) bench/first_type.py --write
+	$(PY) bench/first_line.py --write
 
 system-deps:
 	@missing=""; \
