@@ -24,12 +24,18 @@ def open(
     debug_dirs: Sequence[str] = (),
     raw: bool = False,
     source_path: Sequence[str] = (),
+    modules: Sequence[str] = (),
+    system_map: str | None = None,
 ) -> Program:
     """Open a dump read-only. `executable` overrides the program file the core names;
     `sysroot` and `search_path` find mapped files of a core from another machine;
     `debug_dirs` are searched for separate debug files before /usr/lib/debug; `raw` opens
     any file as plain bytes at address 0 (mdb's -f); `source_path` directories are searched
     for source files before the directories they were compiled in.
+
+    A Linux kernel crash dump needs nothing more: symbols come from its kallsyms, types from
+    its BTF. `executable` may name its vmlinux (DWARF types and source) and `modules` its
+    modules' .ko files (their DWARF types); `system_map` a System.map for vmlinux's symbols.
     """
     from pmdb.dumps.detect import open_dump
     from pmdb.dumps.locate import FileLocator
@@ -43,4 +49,12 @@ def open(
         dump = open_raw(path)
     else:
         dump = open_dump(path, locator)
+    if dump.notes.get("vmcoreinfo") is not None:
+        from pmdb.os.linux.kernel import LinuxKernel
+
+        return Program(dump, LinuxKernel(dump, executable, modules, system_map), source_path)
+    if modules or system_map:
+        from pmdb.errors import UsageError
+
+        raise UsageError(f"{path} is not a kernel crash dump: module files and a System.map are for kernel dumps")
     return Program(dump, UserProcess(dump, locator, executable, debug_dirs), source_path)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pmdb.debuginfo.sourceinfo import SourceInfo
     from pmdb.debuginfo.typesystem import TypeSource, TypeSystem
     from pmdb.formats.elf import ElfFile
+    from pmdb.os.linux.kernel import LinuxKernel
     from pmdb.values import Value
 
 
@@ -57,10 +58,13 @@ class SymbolicAddress:
 class Program:
     """A debugged target: one dump and what it means."""
 
-    def __init__(self, dump: Dump, process: UserProcess, source_path: Sequence[str] = ()) -> None:
+    def __init__(self, dump: Dump, process: UserProcess | LinuxKernel, source_path: Sequence[str] = ()) -> None:
+        """`process` is the dump's personality: a UserProcess for a process core, a LinuxKernel
+        for a kernel crash dump (then also `self.kernel`)."""
         self.dump = dump
         self.source_path = tuple(source_path)
         self.process = process
+        self.kernel: LinuxKernel | None = None if isinstance(process, UserProcess) else process
         self.arch: Arch = dump.arch
         self.memory = dump.memory
         self._unwinder = Unwinder(dump.arch, dump.memory, process)
@@ -94,21 +98,35 @@ class Program:
 
     @property
     def crashed_thread(self) -> ThreadState | None:
-        """The thread the dump was taken for (the first NT_PRSTATUS of a core)."""
+        """The thread the dump was taken for (the first NT_PRSTATUS of a core; a kernel's
+        panicking task)."""
+        if self.kernel is not None:
+            return self.kernel.crashed_thread
         return self.threads[0] if self.threads else None
 
     def thread(self, tid: int) -> ThreadState:
-        """The thread with id `tid`."""
+        """The thread with id `tid` (a kernel's: the task_struct address)."""
+        if self.kernel is not None:
+            return self._kernel_thread(tid)
         for t in self.threads:
             if t.tid == tid:
                 return t
         raise PmdbError(f"no thread with id {tid}")
 
+    def _kernel_thread(self, addr: int) -> ThreadState:
+        assert self.kernel is not None
+        try:
+            return self.kernel.thread(addr)
+        except PmdbError as e:
+            raise PmdbError(f"no task at {addr:x}: {e}") from None
+
     def stack(self, thread: ThreadState) -> StackTrace:
-        """The thread's stack trace (computed once)."""
+        """The thread's stack trace (computed once); a kernel task's starts where it stopped
+        running, which for the panicking task is above its exception frame."""
         st = self._stacks.get(thread.tid)
         if st is None:
-            st = self._stacks[thread.tid] = self._unwinder.unwind(thread.registers)
+            regs, exact = self.kernel.stack_start(thread) if self.kernel is not None else (thread.registers, True)
+            st = self._stacks[thread.tid] = self._unwinder.unwind(regs, exact)
         return st
 
     def stack_from_frame_pointer(self, fp: int) -> StackTrace:
@@ -189,6 +207,8 @@ class Program:
         executable first. Making it reads nothing; the first lookup opens one object's types."""
         from pmdb.debuginfo.typesystem import TypeSystem
 
+        if self.kernel is not None:
+            return self.kernel.types
         return TypeSystem(list(self._type_sources.values()), pointer_size=8)
 
     @cached_property
@@ -209,6 +229,8 @@ class Program:
     def symbol_type(self, sym: Symbol) -> CType | None:
         """The C type of the variable or function `sym` names, from its object's debug
         information (None when the object has none or no entry for it)."""
+        if self.kernel is not None:
+            return self.kernel.types.declaration(sym.name)
         source = self._type_sources.get(sym.module)
         obj = next((o for o in self.process.objects if o.name == sym.module), None)
         if source is None or obj is None:

@@ -1,4 +1,5 @@
-"""Shared test set-up: real fixture cores (built on demand), their ground truth, and pmdb runs.
+"""Shared test set-up: real fixture cores and kernel dumps (built on demand), their ground
+truth, and pmdb runs.
 
 Under CI (CI=true) a fixture that cannot be built fails the test; elsewhere it skips it.
 """
@@ -63,6 +64,50 @@ def any_case(request: pytest.FixtureRequest) -> Fixture:
 def seed() -> Fixture:
     """The story's core: the -O2 seed program."""
     return load_fixture("seed")
+
+
+@dataclass(frozen=True)
+class KernelFixture:
+    """The kernel panic fixture (tests/fixtures/kernel): its directory and truth.json.
+
+    Its dumps are named as in truth.json: elf, kdump-zlib-flat, kdump-zlib, kdump-lzo-d31.
+    """
+
+    dir: Path
+    truth: dict
+
+    @property
+    def dump_names(self) -> list[str]:
+        """Every dump's name, in truth.json's order."""
+        return [d["name"] for d in self.truth["dumps"]]
+
+    def dump(self, name: str) -> str:
+        """The path of the dump called `name`."""
+        for d in self.truth["dumps"]:
+            if d["name"] == name:
+                return str(self.dir / d["file"])
+        raise KeyError(name)
+
+
+@cache
+def load_kernel_fixture() -> KernelFixture:
+    """Build (or find in the cache) the kernel dumps; tests/fixtures/kernel/make_vmcores.py."""
+    try:
+        sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "kernel"))
+        import make_vmcores
+
+        d = make_vmcores.ensure()
+    except Exception as e:  # as load_fixture: fatal in CI, a skip on a machine that cannot build it
+        if IN_CI:
+            pytest.fail(f"kernel fixture cannot be built: {e}")
+        pytest.skip(f"kernel fixture cannot be built: {e}")
+    return KernelFixture(d, json.loads((d / "truth.json").read_text()))
+
+
+@pytest.fixture
+def kernel() -> KernelFixture:
+    """The kernel panic's dumps and their ground truth."""
+    return load_kernel_fixture()
 
 
 @dataclass(frozen=True)

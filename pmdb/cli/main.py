@@ -29,7 +29,11 @@ class _ArgParser(argparse.ArgumentParser):
 def _arg_parser() -> argparse.ArgumentParser:
     ap = _ArgParser(prog="pmdb", description="Post-mortem debugger for crash dumps, speaking mdb's language.")
     ap.add_argument("dump", nargs="?", help="core file or crash dump")
-    ap.add_argument("executable", nargs="?", help="the program file (default: the one the core names)")
+    ap.add_argument("executable", nargs="?", help="the program file (default: the one the core names); "
+                    "for a kernel crash dump, its vmlinux with DWARF (optional)")
+    ap.add_argument("modules", nargs="*", metavar="KO", help="kernel module files with DWARF (kernel dumps)")
+    ap.add_argument("--system-map", metavar="FILE", help="take the kernel's symbols from this System.map "
+                    "(kernel dumps; checked against the dump)")
     ap.add_argument("-e", "--eval", dest="commands", action="append", metavar="CMDS",
                     help="run these mdb statements and exit (may be repeated)")
     ap.add_argument("-f", dest="raw_file", metavar="FILE", help="debug a raw file (no dump format)")
@@ -73,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             program = pmdb.open(target, args.executable, sysroot=args.sysroot, search_path=args.search_path,
                                 debug_dirs=args.debug_dir, raw=bool(args.raw_file),
-                                source_path=args.source_path)
+                                source_path=args.source_path, modules=args.modules, system_map=args.system_map)
         except PmdbError as e:
             sys.stderr.write(f"pmdb: {e}\n")
             return EXIT_USAGE

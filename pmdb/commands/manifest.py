@@ -7,7 +7,15 @@ tests/test_registry_manifest.py checks this table against what the modules regis
 from __future__ import annotations
 
 # (module, dcmd names with their aliases, walker names)
+# A name two modules define belongs to the first listed: the Linux modules come first, as their
+# ::status, ::findstack and thread walker serve kernel dumps and hand process cores on.
 COMMAND_MODULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("pmdb.commands.linux.status", ("status",), ()),
+    ("pmdb.commands.linux.tasks", ("ps", "findstack"), ("task", "thread")),
+    ("pmdb.commands.linux.stacks", ("stacks",), ()),
+    ("pmdb.commands.linux.msgbuf", ("msgbuf",), ()),
+    ("pmdb.commands.linux.cpus", ("cpuinfo",), ()),
+    ("pmdb.commands.linux.modules", ("modinfo",), ("module",)),
     (
         "pmdb.commands.core.builtins",
         ("walk", "eval", "map", "grep", "echo", "radix", "$d", "$s", "$w", "quit", "$q", "$Q"),

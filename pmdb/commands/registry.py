@@ -289,23 +289,25 @@ class Registry:
         self._dcmds: dict[str, DcmdSpec] = {}
         self._walkers: dict[str, WalkerSpec] = {}
         self._lazy: dict[str, str] = {}  # dcmd or "walker:<name>" -> the module that defines it
+        self._owners: dict[str, str] = {}  # the same, kept: a name two modules define is the first's
 
     def add_module(self, module: ModuleType) -> None:
         """Register every marked function of `module`."""
+        me = getattr(module, "__name__", "")
         for obj in vars(module).values():
             spec = getattr(obj, _MARK, None)
             if isinstance(spec, DcmdSpec):
                 for name in (spec.name, *spec.aliases):
-                    self._dcmds[name] = spec
-            elif isinstance(spec, WalkerSpec):
+                    if self._owners.get(name, me) == me:
+                        self._dcmds[name] = spec
+            elif isinstance(spec, WalkerSpec) and self._owners.get(f"walker:{spec.name}", me) == me:
                 self._walkers[spec.name] = spec
 
     def add_lazy(self, module: str, dcmds: Iterable[str], walkers: Iterable[str] = ()) -> None:
         """Register `module`'s commands by name; the module is imported on first use."""
-        for name in dcmds:
-            self._lazy.setdefault(name, module)
-        for name in walkers:
-            self._lazy.setdefault(f"walker:{name}", module)
+        for key in (*dcmds, *(f"walker:{name}" for name in walkers)):
+            self._lazy.setdefault(key, module)
+            self._owners.setdefault(key, module)
 
     def _load(self, key: str) -> None:
         module = self._lazy.get(key)

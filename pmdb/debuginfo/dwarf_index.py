@@ -174,17 +174,45 @@ def build_index(dwarf: DWARFInfo) -> DwarfIndex:
     info = dwarf.debug_info_sec
     if info is None:
         return index
-    scanner = _Scanner(
-        _read(info, 0, info.size),
-        _read(dwarf.debug_abbrev_sec, 0, dwarf.debug_abbrev_sec.size) if dwarf.debug_abbrev_sec else b"",
-        _read(dwarf.debug_str_sec, 0, dwarf.debug_str_sec.size) if dwarf.debug_str_sec else b"",
-        _read(dwarf.debug_line_str_sec, 0, dwarf.debug_line_str_sec.size) if dwarf.debug_line_str_sec else b"",
-        _read(dwarf.debug_str_offsets_sec, 0, dwarf.debug_str_offsets_sec.size)
-        if dwarf.debug_str_offsets_sec else b"",
-        index,
-    )
-    scanner.scan()
+    data = _read(info, 0, info.size)
+    scanner = Scanner(data, *tables(dwarf), index)
+    spans, error = unit_spans(data, 0, len(data))
+    for pos, header, end in spans:
+        scanner.scan_unit(pos, header, end)
+    if error:
+        index.errors.append(error)
+    scanner.resolve_specifications()
     return index
+
+
+def tables(dwarf: DWARFInfo) -> tuple[bytes, bytes, bytes, bytes]:
+    """The sections a Scanner reads besides .debug_info: .debug_abbrev, .debug_str,
+    .debug_line_str and .debug_str_offsets (empty when absent)."""
+    return tuple(_read(sec, 0, sec.size) if sec is not None else b""  # type: ignore[return-value]
+                 for sec in (dwarf.debug_abbrev_sec, dwarf.debug_str_sec, dwarf.debug_line_str_sec,
+                             dwarf.debug_str_offsets_sec))
+
+
+def unit_spans(data: object, base: int, size: int) -> tuple[list[tuple[int, int, int]], str | None]:
+    """Every unit of the .debug_info at [base, base + size) of `data` (bytes or an mmap), from
+    the headers alone: (offset, header length, end) in section offsets, and the error that
+    ended the walk early (a unit length that leaves the section), if one did."""
+    spans = []
+    pos = 0
+    while pos + 4 <= size:
+        length, = struct.unpack_from("<I", data, base + pos)  # type: ignore[arg-type]
+        header = 4
+        if length == 0xFFFFFFFF:
+            if pos + 12 > size:
+                return spans, f"unit at {pos:#x}: its header goes past the section end"
+            length, = struct.unpack_from("<Q", data, base + pos + 4)  # type: ignore[arg-type]
+            header = 12
+        end = pos + header + length
+        if length == 0 or end > size:
+            return spans, f"unit at {pos:#x}: length {length:#x} goes past the section end"
+        spans.append((pos, header, end))
+        pos = end
+    return spans, None
 
 
 @dataclass(frozen=True)
@@ -212,39 +240,39 @@ class _Unit:
     str_offsets_base: int = 0
 
 
-class _Scanner:
-    """One pass over .debug_info, filling a DwarfIndex."""
+class Scanner:
+    """Reads units of .debug_info into a DwarfIndex: all of them in order (build_index), or
+    only those a lookup picked (dwarf_lookup). `info` holds the section from section offset
+    `origin` on (the whole section, or one unit's bytes), so positions in it are section
+    offsets minus `origin`; what the index records are section offsets."""
 
     def __init__(self, info: bytes, abbrev: bytes, strs: bytes, line_strs: bytes, str_offsets: bytes,
-                 index: DwarfIndex) -> None:
+                 index: DwarfIndex, origin: int = 0) -> None:
         self.info, self.abbrev, self.strs, self.line_strs, self.str_offsets = info, abbrev, strs, line_strs, str_offsets
         self.index = index
+        self.origin = origin
         self.abbrev_tables: dict[tuple[int, int, int, int], dict[int, _Abbrev]] = {}
         self.strings: dict[int, str] = {}  # names by their tagged place in a shared string table
         self.steps = 0
         self.specifications: list[tuple[int, int, int]] = []  # (tag, DIE, the DIE it completes)
         self.declarations: dict[int, tuple[_Unit, int]] = {}  # unnamed-so-far declarations: DIE -> name
 
-    def scan(self) -> None:
-        """Every unit in turn; a unit that fails is recorded and the next one read."""
-        pos = 0
-        while pos + 4 <= len(self.info):
-            length, = struct.unpack_from("<I", self.info, pos)
-            header = 4
-            if length == 0xFFFFFFFF:
-                length, = struct.unpack_from("<Q", self.info, pos + 4)
-                header = 12
-            end = pos + header + length
-            if length == 0 or end > len(self.info):
-                self.index.errors.append(f"unit at {pos:#x}: length {length:#x} goes past the section end")
-                break
-            self.index.cu_offsets.append(pos)
-            try:
-                self._unit(pos, header, end)
-            except (ScanError, IndexError, struct.error, ValueError, KeyError) as e:
-                self.index.errors.append(f"unit at {pos:#x}: {e or type(e).__name__}")
-            pos = end
-        self._resolve_specifications()
+    def scan_unit(self, offset: int, header: int, end: int) -> None:
+        """Index the unit at section offset `offset` (whose bytes `info` must hold); a unit that
+        fails is recorded in the index's errors, and what it gave before failing is kept."""
+        self.index.cu_offsets.append(offset)
+        try:
+            self._unit(offset - self.origin, header, end - self.origin)
+        except (ScanError, IndexError, struct.error, ValueError, KeyError) as e:
+            self.index.errors.append(f"unit at {offset:#x}: {e or type(e).__name__}")
+
+    def scan_apart(self, data: bytes, offset: int, header: int, end: int) -> DwarfIndex:
+        """Index one unit on its own, from `data`, its bytes (section offset `offset` on), into
+        an index of its own (this scanner's tables of abbreviations and names are shared)."""
+        self.info, self.origin, self.index = data, offset, DwarfIndex()
+        self.scan_unit(offset, header, end)
+        found, self.info = self.index, b""
+        return found
 
     def _unit(self, pos: int, header: int, end: int) -> None:
         offset_size = 8 if header == 12 else 4
@@ -334,7 +362,7 @@ class _Scanner:
         rest by their siblings where the producer gave them."""
         depth = 0
         scopes: list[tuple[int, str]] = []  # (depth of a namespace's children, its name prefix)
-        info = self.info
+        info, origin = self.info, self.origin
         abbrevs = unit.abbrevs
         while p < unit.end:
             self.steps += 1
@@ -355,7 +383,7 @@ class _Scanner:
                 continue
             entry = abbrevs.get(code)
             if entry is None:
-                raise ScanError(f"DIE at {die:#x} uses undefined abbreviation {code}")
+                raise ScanError(f"DIE at {die + origin:#x} uses undefined abbreviation {code}")
             indexed = (depth == 1 or bool(scopes and depth == scopes[-1][0])) and entry.tag in _INDEXED
             if not indexed and depth > 0 and entry.fixed is not None:  # the fast way past a DIE
                 sibling = None
@@ -364,7 +392,7 @@ class _Scanner:
                     sibling = unit.offset + int.from_bytes(info[at:at + 4], "little")
                 p += entry.fixed
                 if p > unit.end:
-                    raise ScanError(f"DIE at {die:#x} runs past the end of its unit")
+                    raise ScanError(f"DIE at {die + origin:#x} runs past the end of its unit")
                 if entry.children:
                     if sibling is not None and p <= sibling <= unit.end:
                         p = sibling
@@ -376,7 +404,7 @@ class _Scanner:
                 unit.str_offsets_base = values[AT_STR_OFFSETS_BASE]
             prefix = scopes[-1][1] if scopes else ""
             if indexed:
-                self._record(unit, entry.tag, die, values, prefix)
+                self._record(unit, entry.tag, die + origin, values, prefix)
             if not entry.children:
                 continue
             if entry.tag == TAG_NAMESPACE and indexed:
@@ -425,11 +453,11 @@ class _Scanner:
                 n, p = _uleb(info, p)
                 p += n
             if p > unit.end:
-                raise ScanError(f"attribute at {start:#x} runs past the end of its unit")
+                raise ScanError(f"attribute at {start + self.origin:#x} runs past the end of its unit")
             if keep:
                 value = self._value(form, start, p, const, attr)
-                if attr in (AT_SIBLING, AT_SPECIFICATION) and form != 0x10:
-                    value += unit.offset  # a unit-relative reference, made absolute
+                if attr in (AT_SIBLING, AT_SPECIFICATION):  # a reference, made a position in `info`
+                    value += unit.offset if form != 0x10 else -self.origin
                 values[attr] = value
         return values, p
 
@@ -492,7 +520,7 @@ class _Scanner:
             if AT_NAME not in values:
                 spec = values.get(AT_SPECIFICATION)
                 if spec is not None:
-                    self.specifications.append((tag, die, spec))
+                    self.specifications.append((tag, die, spec + self.origin))
                 return
         name = self._name(unit, values.get(AT_NAME, 0))
         if name is None:
@@ -519,7 +547,7 @@ class _Scanner:
                     index.types[key] = die
                     index.forwards.pop(key, None)
 
-    def _resolve_specifications(self) -> None:
+    def resolve_specifications(self) -> None:
         """A definition that names no one (DW_AT_specification) is filed under its declaration's name."""
         for tag, die, declared in self.specifications:
             found = self.declarations.get(declared)

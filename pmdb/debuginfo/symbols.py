@@ -11,6 +11,7 @@ import dataclasses
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pmdb.errors import SymbolNotFound
 from pmdb.formats.elf import ElfFile, RawSymbol, cstring_at
@@ -185,13 +186,32 @@ def _plt_table(files: Sequence[ElfFile]) -> tuple[list, bytes]:
     return [], b""
 
 
+class SymbolSource(Protocol):
+    """What a SymbolTable needs of one object's symbols: an ELF object's (ObjectSymbols) or a
+    table read from elsewhere (a kernel's kallsyms or System.map, a module's symtab)."""
+
+    module: str
+
+    def by_address(self, addr: int) -> Symbol | None:
+        """The symbol covering run-time `addr`."""
+        ...
+
+    def by_name(self, name: str) -> Symbol | None:
+        """The symbol called `name`."""
+        ...
+
+    def table(self) -> Iterator[RawSymbol]:
+        """Every entry, run-time values, for ::nm."""
+        ...
+
+
 @dataclass(frozen=True)
 class ModuleRange:
     """Where one object is mapped: [start, end) and its symbols."""
 
     start: int
     end: int
-    symbols: ObjectSymbols
+    symbols: SymbolSource
 
 
 class SymbolTable:

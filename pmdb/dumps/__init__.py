@@ -15,18 +15,24 @@ class DumpKind(enum.Enum):
 
     PROCESS_CORE = "core file"
     RAW_FILE = "raw file"
+    KERNEL_ELF = "kernel crash dump (ELF)"
+    KDUMP = "kernel crash dump (kdump-compressed)"
 
 
 @dataclass(frozen=True)
 class ThreadState:
     """One thread as the dump recorded it: its id, its registers, the signal it had, and its
     floating point state when the dump has it (an arch-specific record).
+
+    In a kernel dump each ThreadState is one CPU: `cpu` is its index and `tid` the pr_pid of
+    its NT_PRSTATUS (the task running there for kdump; cpu+1 in QEMU's dumps, not a task id).
     """
 
     tid: int
     registers: dict[str, int]
     signal: int = 0
     fpregs: Any = None
+    cpu: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,10 @@ class Mapping:
 class Dump:
     """A dump knows bytes, not operating systems: address space, threads' registers, notes.
 
-    `notes` holds the format's decoded records by name (e.g. "psinfo", "siginfo", "files");
-    `warnings` are one-line messages about what could not be read, shown once at open.
+    `notes` holds the format's decoded records by name (e.g. "psinfo", "siginfo", "files";
+    for kernel dumps "vmcoreinfo" and "kernel_layout"); `warnings` are one-line messages about
+    what could not be read, shown once at open. For kernel dumps `memory` is the kernel's
+    virtual address space and `physical` the physical one (None for other dumps).
     """
 
     path: str
@@ -56,3 +64,4 @@ class Dump:
     mappings: list[Mapping] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    physical: AddressSpace | None = None

@@ -14,6 +14,9 @@ class UnwindMethod(enum.Enum):
     SIGNAL = "signal frame (CFI)"
     FRAME_POINTER = "frame pointer"
     BAD_PC = "return address at [sp] (called a bad pc)"
+    ORC = "ORC"
+    PT_REGS = "ORC, registers from pt_regs (interrupt or exception)"
+    GUESSED = "guessed: return address found by scanning the stack"
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class Frame:
     or a frame a signal interrupted) rather than a return address; symbols are looked up at
     pc-1 otherwise, as a return address may lie past the end of its call's function.
     `cfa` is the canonical frame address (the caller's sp before the call), when known.
+    `signal_frame` marks a frame whose caller was interrupted rather than called: a signal
+    trampoline, or kernel entry code that saved the interrupted registers in a pt_regs.
     """
 
     level: int
