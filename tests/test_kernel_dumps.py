@@ -819,3 +819,20 @@ def test_lru_cache_is_bounded() -> None:
     assert cache.get(1) == "a"  # 1 is now the most recent
     cache.put(3, "c")
     assert (cache.get(2), cache.get(1), cache.get(3), len(cache)) == (None, "a", "c", 2)
+
+
+def test_overlapping_segments_of_a_kexec_vmcore() -> None:
+    """kexec describes the kernel text twice (its own segment and System RAM); the first
+    segment covering an address serves it, and bytes the file has go before bytes it lost."""
+    from pmdb.dumps.vmcore import _first_covers
+    from pmdb.memory.space import BufferSource, Region, SegmentMap
+
+    ram, text = BufferSource(bytes(range(100))), BufferSource(bytes(range(100, 200)))
+    regions = [Region(10, 60, ram, 0, "ram"), Region(30, 40, text, 0, "text"),
+               Region(50, 90, None, 0, "cut"), Region(0, 20, None, 0, "lost")]
+    pieces = _first_covers(regions)
+    assert [(r.start, r.end, r.name) for r in pieces] == [(0, 10, "lost"), (10, 60, "ram"), (60, 90, "cut")]
+    space = SegmentMap(pieces)
+    assert space.read(28, 4) == bytes(range(18, 22))
+    with pytest.raises(FaultError):
+        space.read(58, 4)

@@ -127,19 +127,30 @@ def fingerprint(dwarf: DWARFInfo) -> str:
 def load_or_build(dwarf: DWARFInfo, key: str | None) -> DwarfIndex:
     """The index of `dwarf`: from the cache file named by `key` (a build-id) when it holds a
     valid one, else built and written there. No key: built, not cached."""
-    print_key = fingerprint(dwarf)
-    path = cache_dir() / f"{key}{SUFFIX}" if key else None
-    if path is not None:
-        try:
-            cached = DwarfIndex.from_bytes(path.read_bytes(), print_key)
-        except OSError:
-            cached = None
-        if cached is not None:
-            return cached
+    cached = load_cached(dwarf, key)
+    if cached is not None:
+        return cached
     index = build_index(dwarf)
-    if path is not None:
-        _write_atomically(path, index.to_bytes(print_key))
+    if key:
+        _write_atomically(cache_path(key), index.to_bytes(fingerprint(dwarf)))
     return index
+
+
+def cache_path(key: str) -> Path:
+    """Where the index of the DWARF with build-id `key` is cached."""
+    return cache_dir() / f"{key}{SUFFIX}"
+
+
+def load_cached(dwarf: DWARFInfo, key: str | None) -> DwarfIndex | None:
+    """The index of `dwarf` cached under `key`, or None (no key, no file, or not a valid
+    index of this DWARF)."""
+    if not key:
+        return None
+    try:
+        data = cache_path(key).read_bytes()
+    except OSError:
+        return None
+    return DwarfIndex.from_bytes(data, fingerprint(dwarf))
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -16,7 +16,7 @@ module turns those into a Dump whose `memory` is the kernel's virtual address sp
   mapping above its lowest possible value, checked to map physical address 0.
 
 When no root can be trusted the Dump still opens: physical memory is readable, every kernel
-address faults with the reason, and a warning says so.
+address faults, and a warning says why.
 """
 
 from __future__ import annotations

@@ -191,13 +191,13 @@ class Bitmap:
         total = 0
         chunk_bytes = _RANK_CHUNK // 8
         for start in range(0, (npfns + 7) // 8, chunk_bytes):
-            total += int.from_bytes(self._bytes(start, chunk_bytes), "little").bit_count()
+            total += int.from_bytes(self.raw(start, chunk_bytes), "little").bit_count()
             counts.append(total)
         self._counts = counts
         self.count = total
 
-    def _bytes(self, start: int, n: int) -> bytes:
-        """Bitmap bytes [start, start+n), cut at npfns."""
+    def raw(self, start: int, n: int) -> bytes:
+        """Bitmap bytes [start, start+n), bits past npfns cleared."""
         n = min(n, (self.npfns + 7) // 8 - start)
         raw = self._file.read(self._offset + start, n)
         tail = self.npfns - 8 * start
@@ -218,12 +218,8 @@ class Bitmap:
         chunk, within = divmod(pfn, _RANK_CHUNK)
         if within == 0:
             return self._counts[chunk]
-        raw = self._bytes(chunk * (_RANK_CHUNK // 8), (within + 7) // 8)
+        raw = self.raw(chunk * (_RANK_CHUNK // 8), (within + 7) // 8)
         return self._counts[chunk] + (int.from_bytes(raw, "little") & ((1 << within) - 1)).bit_count()
-
-    def chunk_bytes(self, start: int, n: int) -> bytes:
-        """The raw bitmap bytes [start, start+n) (for comparing two bitmaps)."""
-        return self._bytes(start, n)
 
 
 class KdumpFile:
@@ -295,8 +291,8 @@ class KdumpFile:
         stray = 0
         nbytes = (self.max_pfn + 7) // 8
         for start in range(0, nbytes, 1 << 16):
-            a = int.from_bytes(self.memory.chunk_bytes(start, 1 << 16), "little")
-            b = int.from_bytes(self.dumped.chunk_bytes(start, 1 << 16), "little")
+            a = int.from_bytes(self.memory.raw(start, 1 << 16), "little")
+            b = int.from_bytes(self.dumped.raw(start, 1 << 16), "little")
             stray += (b & ~a).bit_count()
         if stray:
             self.warnings.append(f"{stray} pages are in the dump but not marked as memory in its first bitmap "
