@@ -25,7 +25,10 @@ class FaultError(PmdbError):
         self.address = address
         self.reason = reason
         self.detail = detail
-        super().__init__(reason.value + (f": {detail}" if detail else ""))
+        # an unmapped address is worded as mdb words it; `detail` (e.g. which page-table level
+        # was empty) stays available to callers that want to say more
+        shown = detail if detail and reason is not FaultReason.UNMAPPED else ""
+        super().__init__(reason.value + (f": {shown}" if shown else ""))
 
 
 class BadDumpError(PmdbError):

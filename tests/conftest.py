@@ -127,3 +127,26 @@ def run_pmdb(*args: str, stdin: str | None = None) -> Run:
         input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
     )
     return Run(done.stdout, done.stderr, done.returncode)
+
+
+_PEAK_RSS_WRAPPER = (
+    "import re, sys\n"
+    "from pmdb.cli.main import main\n"
+    "try:\n"
+    "    status = main(sys.argv[1:])\n"
+    "finally:\n"
+    "    hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "    sys.stderr.write(f'peak-rss-kib {hwm}\\n')\n"
+    "sys.exit(status)\n"
+)
+
+
+def run_pmdb_peak_rss(*args: str) -> tuple[Run, int]:
+    """Run the pmdb command line and return its peak RSS in KiB, read from its own VmHWM (a
+    child's ru_maxrss would count the pages it shared with this process before exec)."""
+    env = dict(os.environ, PMDB_DEBUG="1")
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS_WRAPPER, *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env=env)
+    err, _, last = done.stderr.rstrip("\n").rpartition("\n")
+    peak = int(last.split()[1]) if last.startswith("peak-rss-kib ") else -1
+    return Run(done.stdout, err + "\n" if err else "", done.returncode), peak

@@ -98,7 +98,7 @@ def test_bad_register_is_zero_and_unreadable(dump: str, kernel: KernelFixture) -
     assert (r.out, r.err, r.status) == (" " * 16 + "0" + " " * 15 + "\n", "", 0)
     r = run_pmdb(dump, "-e", f"<{bad}/p")
     assert r.out == "0:" + " " * 14 + "\n"
-    assert r.err.startswith("pmdb: failed to read data from target: no mapping for address")
+    assert r.err == "pmdb: failed to read data from target: no mapping for address\n"
     assert r.status == 1
 
 

@@ -62,7 +62,7 @@ class UntranslatedSpace:
         """FaultError for any address (nothing for an empty read)."""
         if size <= 0:
             return b""
-        raise FaultError(addr, FaultReason.UNMAPPED, "the kernel page tables could not be read")
+        raise FaultError(addr, FaultReason.NOT_IN_DUMP, "the kernel page tables could not be read")
 
 
 def kernel_dump(
