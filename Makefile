@@ -25,6 +25,7 @@ bench: system-deps $(VENV)/.installed-test
 	$(PY) bench/run.py --write
 	$(PY) bench/first_type.py --write
 	$(PY) bench/first_line.py --write
+	$(PY) bench/kernel.py --write
 
 system-deps:
 	@missing=""; \
