@@ -19,8 +19,10 @@ allocation before it has been checked against the bytes that hold it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
+import os
 import struct
 from array import array
 from collections.abc import Iterator
@@ -200,7 +202,10 @@ class Btf:
         self._offsets = array("I")
         self._name_offs = array("I")
         self._name_set: set[int] | None = None
-        self._walk()
+        self._name_bytes: bytes | None = None
+        if not self._load_walk():
+            self._walk()
+            self._save_walk()
         self.end_id = self.start_id + len(self._offsets)
 
     # Opening ----------------------------------------------------------------------
@@ -249,6 +254,46 @@ class Btf:
             offsets.append(off)
             names.append(name_off)
             off += size
+
+    def _walk_cache(self) -> str:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        return os.path.join(root, "pmdb", "btf", f"{self.digest}.walk")
+
+    def _load_walk(self) -> bool:
+        """Take the walk's record and name offsets from the cache (keyed by the blob's digest):
+        a kernel's BTF has 100,000 records, and noting where each starts costs tens of ms."""
+        try:
+            with open(self._walk_cache(), "rb") as f:
+                raw = f.read()
+        except OSError:
+            return False
+        if len(raw) < 4:
+            return False
+        (count,) = struct.unpack_from("<I", raw)
+        if len(raw) != 4 + 8 * count:
+            return False
+        self._offsets.frombytes(raw[4 : 4 + 4 * count])
+        self._name_offs.frombytes(raw[4 + 4 * count :])
+        if self._offsets and (self._offsets[-1] >= len(self._types) or any(
+                a >= b for a, b in zip(self._offsets[:64], self._offsets[1:65], strict=False))):
+            self._offsets, self._name_offs = array("I"), array("I")  # not this blob's: walk again
+            return False
+        return True
+
+    def _save_walk(self) -> None:
+        """Keep a complete walk for the next open of the same blob (best effort, atomic)."""
+        if self.error is not None or len(self._offsets) < 1024:
+            return
+        path = self._walk_cache()
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(struct.pack("<I", len(self._offsets)) + self._offsets.tobytes() + self._name_offs.tobytes())
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def _stop(self, off: int, reason: str) -> None:
         """Record why the walk stopped at the record at `off` (an offset in the type section)."""
@@ -380,13 +425,14 @@ class Btf:
         names = self._name_offs
         if self._name_set is None:
             self._name_set = set(names)
+        if self._name_bytes is None:
+            self._name_bytes = names.tobytes()
+        packed_names = self._name_bytes
         for offset in self._name_set.intersection(self._string_offsets(key)):
-            at = 0
-            while True:
-                try:
-                    at = names.index(offset, at)
-                except ValueError:
-                    break
-                mine.append(self.start_id + at)
-                at += 1
+            needle = struct.pack("<I", offset)
+            at = packed_names.find(needle)
+            while at >= 0:  # a match off a 4-byte boundary straddles two entries: not a name
+                if at % 4 == 0:
+                    mine.append(self.start_id + at // 4)
+                at = packed_names.find(needle, at + 1)
         return ids + sorted(mine)
