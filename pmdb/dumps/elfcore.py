@@ -73,15 +73,7 @@ def _read_notes(elf: ElfFile, segs: list[ProgramHeader], warnings: list[str]) ->
         buf = elf.bytes_at(seg.offset, seg.filesz)
         if len(buf) < seg.filesz:
             warnings.append(f"core is truncated: notes have {len(buf):#x} of {seg.filesz:#x} bytes")
-        notes = nt.iter_notes(buf)
-        while True:
-            try:
-                owner, ntype, desc = next(notes)
-            except StopIteration:
-                break
-            except BadDumpError as e:
-                warnings.append(f"bad note: {e}; the notes after it are ignored")
-                break
+        for owner, ntype, desc in nt.notes_or_warn(buf, warnings):
             if owner not in ("CORE", "LINUX") or ntype not in decoders:
                 continue
             key, decode = decoders[ntype]

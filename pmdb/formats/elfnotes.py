@@ -48,6 +48,20 @@ def iter_notes(buf: memoryview) -> Iterator[tuple[str, int, memoryview]]:
         off = desc_off + _align4(descsz)
 
 
+def notes_or_warn(buf: memoryview, warnings: list[str]) -> Iterator[tuple[str, int, memoryview]]:
+    """iter_notes, but a note header that runs past the segment ends the notes with a warning
+    (the notes before it are still good) instead of an error."""
+    notes = iter_notes(buf)
+    while True:
+        try:
+            yield next(notes)
+        except StopIteration:
+            return
+        except BadDumpError as e:
+            warnings.append(f"bad note: {e}; the notes after it are ignored")
+            return
+
+
 def _align4(n: int) -> int:
     return (n + 3) & ~3
 

@@ -63,16 +63,8 @@ class KernelNotes:
 def read_kernel_notes(buf: memoryview, warnings: list[str]) -> KernelNotes:
     """Decode the notes of one note segment; a bad note is skipped (or ends parsing) with a warning."""
     out = KernelNotes()
-    notes = nt.iter_notes(buf)
     vmcoreinfo = None
-    while True:
-        try:
-            owner, ntype, desc = next(notes)
-        except StopIteration:
-            break
-        except BadDumpError as e:
-            warnings.append(f"bad note: {e}; the notes after it are ignored")
-            break
+    for owner, ntype, desc in nt.notes_or_warn(buf, warnings):
         try:
             if owner == "CORE" and ntype == nt.NT_PRSTATUS:
                 out.prstatus.append(nt.parse_prstatus(desc))
