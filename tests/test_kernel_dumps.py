@@ -13,6 +13,7 @@ import re
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -571,25 +572,41 @@ def _edit_vmcoreinfo(kernel: KernelFixture, tmp_path: Path, edits: dict[str, str
 _CR3 = "kernel page tables taken from CR3 of CPU 0 (QEMU note)"
 
 
-@pytest.mark.parametrize(("edits", "warning"), [
-    ({"SYMBOL(swapper_pg_dir)": "z" * 16},
-     f"VMCOREINFO SYMBOL(swapper_pg_dir)='{'z' * 16}': not a 64-bit hexadecimal number: {_CR3}"),
-    ({"SYMBOL(swapper_pg_dir)": "SYMBOL(swapper_pg_dxx)=ffffffffa8610000",
-      "SYMBOL(init_top_pgt)": "SYMBOL(init_top_pxx)=ffffffffa8610000"},
-     f"VMCOREINFO has no SYMBOL(swapper_pg_dir): {_CR3}"),
-    ({"SYMBOL(swapper_pg_dir)": "0" * 16},
-     f"VMCOREINFO SYMBOL(swapper_pg_dir)=0: not a page of the kernel image mapping: {_CR3}"),
-    ({"NUMBER(phys_base)": "-46137344x"},
-     "VMCOREINFO NUMBER(phys_base)='-46137344x': not a decimal number: trying the phys_base the dump format gives"),
-    ({"PAGESIZE": "4095"}, "VMCOREINFO PAGESIZE=4095: not a power of two from 1024 to 1048576: ignored"),
-    ({"KERNELOFFSET": "fffff000"}, "VMCOREINFO KERNELOFFSET=fffff000: not a page-aligned offset within the kernel "
-                                   "image mapping (0x40000000 bytes): ignored"),
-    ({"NUMBER(pgtable_l5_enabled)": "7"}, "VMCOREINFO NUMBER(pgtable_l5_enabled)=7: not 0 or 1: ignored"),
-])
-def test_vmcoreinfo_with_missing_or_absurd_values(kernel: KernelFixture, tmp_path: Path, edits: dict[str, str],
-                                                  warning: str) -> None:
+def _unaligned(old: str) -> str:
+    """A KERNELOFFSET of the same length that is not page-aligned (the boot's KASLR varies)."""
+    return old[:-1] + ("1" if old[-1] != "1" else "2")
+
+
+# Each case: the entries to change (a function of this boot's VMCOREINFO, whose values and their
+# lengths change from boot to boot) and the one warning that must name what was wrong.
+_VMCOREINFO_EDITS: list[tuple[Callable[[dict[str, str]], dict[str, str]], Callable[[dict[str, str]], str]]] = [
+    (lambda v: {"SYMBOL(swapper_pg_dir)": "z" * len(v["SYMBOL(swapper_pg_dir)"])},
+     lambda v: f"VMCOREINFO SYMBOL(swapper_pg_dir)='{'z' * len(v['SYMBOL(swapper_pg_dir)'])}': "
+               f"not a 64-bit hexadecimal number: {_CR3}"),
+    (lambda v: {"SYMBOL(swapper_pg_dir)": f"SYMBOL(swapper_pg_dxx)={v['SYMBOL(swapper_pg_dir)']}",
+                "SYMBOL(init_top_pgt)": f"SYMBOL(init_top_pxx)={v['SYMBOL(init_top_pgt)']}"},
+     lambda v: f"VMCOREINFO has no SYMBOL(swapper_pg_dir): {_CR3}"),
+    (lambda v: {"SYMBOL(swapper_pg_dir)": "0" * len(v["SYMBOL(swapper_pg_dir)"])},
+     lambda v: f"VMCOREINFO SYMBOL(swapper_pg_dir)=0: not a page of the kernel image mapping: {_CR3}"),
+    (lambda v: {"NUMBER(phys_base)": v["NUMBER(phys_base)"][:-1] + "x"},
+     lambda v: f"VMCOREINFO NUMBER(phys_base)='{v['NUMBER(phys_base)'][:-1]}x': not a decimal number: "
+               "trying the phys_base the dump format gives"),
+    (lambda v: {"PAGESIZE": "4095"},
+     lambda v: "VMCOREINFO PAGESIZE=4095: not a power of two from 1024 to 1048576: ignored"),
+    (lambda v: {"KERNELOFFSET": _unaligned(v["KERNELOFFSET"])},
+     lambda v: f"VMCOREINFO KERNELOFFSET={_unaligned(v['KERNELOFFSET'])}: not a page-aligned offset within the "
+               "kernel image mapping (0x40000000 bytes): ignored"),
+    (lambda v: {"NUMBER(pgtable_l5_enabled)": "7"},
+     lambda v: "VMCOREINFO NUMBER(pgtable_l5_enabled)=7: not 0 or 1: ignored"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_VMCOREINFO_EDITS)))
+def test_vmcoreinfo_with_missing_or_absurd_values(kernel: KernelFixture, tmp_path: Path, case: int) -> None:
     """Each names the entry; the kernel's memory still reads through what is left (QEMU's CR3,
     the sub-header's phys_base, the format's page size, 4-level paging)."""
+    make_edits, make_warning = _VMCOREINFO_EDITS[case]
+    edits, warning = make_edits(kernel.truth["vmcoreinfo"]), make_warning(kernel.truth["vmcoreinfo"])
     path = _edit_vmcoreinfo(kernel, tmp_path, edits)
     dump = _open(path)
     assert dump.warnings == [warning]
