@@ -100,3 +100,17 @@ def test_status_and_stack_read_no_types(seed: Fixture, tmp_path: Path, monkeypat
     assert run_batch(Session(default_registry(), prog), "::status; $c", out, err) == 0
     assert "types" not in vars(prog) and "_type_sources" not in vars(prog)
     assert not (tmp_path / "pmdb" / "index").exists()
+
+
+def test_type_lookups_read_the_types_alone(types_case: Fixture) -> None:
+    """The cache's first part (units, types, errors) is read without the variables and functions
+    after it; a length that leaves the file is a damaged cache, not a huge read."""
+    source = _source(types_case)
+    assert source.lookup("struct bits") is not None
+    full = dwarf_index.load_cached(source.dwarf, source.build_id)
+    types_only = dwarf_index.load_cached(source.dwarf, source.build_id, symbols=False)
+    assert full is not None and full.variables and full.functions
+    assert types_only == DwarfIndex(full.cu_offsets, full.types, full.forwards, {}, {}, full.errors)
+    path = cache_dir() / f"{source.build_id}{SUFFIX}"
+    path.write_bytes(b"\xff" * 8 + path.read_bytes()[8:])
+    assert dwarf_index.load_cached(source.dwarf, source.build_id, symbols=False) is None

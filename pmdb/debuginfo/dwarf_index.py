@@ -4,10 +4,13 @@ which DIEs describe the variable or function `foo`; built once, cached on disk b
 Building it reads every unit's top-level DIEs (and namespaces' children) with a scanner of
 its own that decodes only names and flags and jumps over subtrees by DW_AT_sibling: far less
 work than pyelftools' full parse, which is kept for converting the few types a command needs.
+The same scanner reads single units for dwarf_lookup, which finds one type without the index
+and must find what the index would (`scan_apart`, `abbreviations`, `name_places`).
 The index lives in `${XDG_CACHE_HOME:-~/.cache}/pmdb/index/<build-id>.dwidx`, written
-atomically, so a second open of the same binary reads no DWARF at all to find a name. A cache
-file that is corrupt, of another format version, or made from different DWARF (its
-fingerprint differs) is ignored and rebuilt.
+atomically, so a second open of the same binary reads no DWARF at all to find a name; its
+types come first in the file, so that a type lookup need not decode a large file's variables
+and functions. A cache file that is corrupt, of another format version, or made from
+different DWARF (its fingerprint differs) is ignored and rebuilt.
 
 Malformed DWARF costs the unit it is in: a unit whose header, abbreviations or DIEs do not
 parse is recorded in `errors` and scanning goes on with the next one; a unit length that
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo
 
-FORMAT = 3  # bump when the index's content or layout changes
+FORMAT = 4  # bump when the index's content or layout changes
 SUFFIX = ".dwidx"
 MAX_STEPS = 50_000_000  # DIEs scanned in one file before giving up (a guard, not a limit in practice)
 
@@ -37,7 +40,8 @@ MAX_STEPS = 50_000_000  # DIEs scanned in one file before giving up (a guard, no
 TAG_NAMES = {0x13: "struct", 0x02: "struct", 0x17: "union", 0x04: "enum"}
 TAG_TYPEDEF, TAG_BASE, TAG_VARIABLE, TAG_SUBPROGRAM, TAG_NAMESPACE = 0x16, 0x24, 0x34, 0x2E, 0x39
 AT_SIBLING, AT_NAME, AT_DECLARATION, AT_SPECIFICATION, AT_STR_OFFSETS_BASE = 0x01, 0x03, 0x3C, 0x47, 0x72
-_INDEXED = frozenset({*TAG_NAMES, TAG_TYPEDEF, TAG_BASE, TAG_VARIABLE, TAG_SUBPROGRAM, TAG_NAMESPACE})
+_TYPE_TAGS = frozenset({*TAG_NAMES, TAG_TYPEDEF, TAG_BASE})
+_INDEXED = frozenset({*_TYPE_TAGS, TAG_VARIABLE, TAG_SUBPROGRAM, TAG_NAMESPACE})
 _WANTED = frozenset({AT_SIBLING, AT_NAME, AT_DECLARATION, AT_SPECIFICATION, AT_STR_OFFSETS_BASE})
 
 # Forms: a fixed size, or a marker for how the value's length is found.
@@ -86,20 +90,28 @@ class DwarfIndex:
         return self.cu_offsets[i]
 
     def to_bytes(self, fingerprint: str) -> bytes:
-        """The index serialised with its format version and the fingerprint of its DWARF."""
-        return marshal.dumps((FORMAT, fingerprint, self.cu_offsets, self.types, self.forwards,
-                              self.variables, self.functions, self.errors))
+        """The index serialised with its format version and the fingerprint of its DWARF: the
+        length of its first part (8 bytes), the part type lookups read (units, types, errors),
+        then variables and functions, which the type lookups of a large file need not decode."""
+        head = marshal.dumps((FORMAT, fingerprint, self.cu_offsets, self.types, self.forwards, self.errors))
+        return struct.pack("<Q", len(head)) + head + marshal.dumps((self.variables, self.functions))
 
     @classmethod
-    def from_bytes(cls, data: bytes, fingerprint: str) -> DwarfIndex | None:
-        """The index in `data`, or None when it is damaged, of another format or other DWARF."""
+    def from_bytes(cls, data: bytes, fingerprint: str, symbols: bool = True) -> DwarfIndex | None:
+        """The index in `data`, or None when it is damaged, of another format or other DWARF.
+        Without `symbols`, `data` may end after the first part, and the index has no variables
+        and no functions (an index for type lookups only)."""
         try:
-            fields = marshal.loads(data)
-        except (ValueError, EOFError, TypeError):
+            n, = struct.unpack_from("<Q", data)
+            fields = marshal.loads(data[8:8 + n])
+            tail = marshal.loads(data[8 + n:]) if symbols else ({}, {})
+        except (ValueError, EOFError, TypeError, struct.error):
             return None
-        if not (isinstance(fields, tuple) and len(fields) == 8 and fields[0] == FORMAT and fields[1] == fingerprint):
+        if not (isinstance(fields, tuple) and len(fields) == 6 and fields[0] == FORMAT and fields[1] == fingerprint
+                and isinstance(tail, tuple) and len(tail) == 2):
             return None
-        cu_offsets, types, forwards, variables, functions, errors = fields[2:]
+        cu_offsets, types, forwards, errors = fields[2:]
+        variables, functions = tail
         tables = (types, forwards, variables, functions)
         if not (isinstance(cu_offsets, list) and isinstance(errors, list) and all(isinstance(d, dict) for d in tables)):
             return None
@@ -141,16 +153,23 @@ def cache_path(key: str) -> Path:
     return cache_dir() / f"{key}{SUFFIX}"
 
 
-def load_cached(dwarf: DWARFInfo, key: str | None) -> DwarfIndex | None:
+def load_cached(dwarf: DWARFInfo, key: str | None, symbols: bool = True) -> DwarfIndex | None:
     """The index of `dwarf` cached under `key`, or None (no key, no file, or not a valid
-    index of this DWARF)."""
+    index of this DWARF). Without `symbols`, only what type lookups need is read and decoded
+    (no variables, no functions): 7% of a vmlinux's index."""
     if not key:
         return None
     try:
-        data = cache_path(key).read_bytes()
+        with cache_path(key).open("rb") as f:
+            if symbols:
+                data = f.read()
+            else:
+                head = f.read(8)
+                n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+                data = head + f.read(n) if 0 <= n <= os.fstat(f.fileno()).st_size else b""
     except OSError:
         return None
-    return DwarfIndex.from_bytes(data, fingerprint(dwarf))
+    return DwarfIndex.from_bytes(data, fingerprint(dwarf), symbols)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -226,6 +245,71 @@ def unit_spans(data: object, base: int, size: int) -> tuple[list[tuple[int, int,
     return spans, None
 
 
+def unit_header(data: bytes, pos: int, header: int) -> tuple[int, int, int, int, int]:
+    """The header of the unit at `pos` of `data` (`header`: 4 or 12, its length field's size):
+    its version, offset size, address size, abbreviation table's offset, and where its DIEs
+    start. ScanError for a version pmdb cannot read or a header cut short."""
+    offset_size = 8 if header == 12 else 4
+    p = pos + header
+    version, = struct.unpack_from("<H", data, p)
+    p += 2
+    if version >= 5:
+        unit_type, address_size = data[p], data[p + 1]
+        abbrev_offset = int.from_bytes(data[p + 2:p + 2 + offset_size], "little")
+        p += 2 + offset_size
+        if unit_type in (4, 5):  # skeleton, split_compile: a dwo id
+            p += 8
+        elif unit_type in (2, 6):  # type units: a signature and a type offset
+            p += 8 + offset_size
+    elif 2 <= version <= 4:
+        abbrev_offset = int.from_bytes(data[p:p + offset_size], "little")
+        address_size = data[p + offset_size]
+        p += offset_size + 1
+    else:
+        raise ScanError(f"DWARF version {version} is not supported")
+    if p > len(data):
+        raise ScanError(f"the unit header at {pos:#x} is cut short")
+    return version, offset_size, address_size, abbrev_offset, p
+
+
+@dataclass(frozen=True)
+class NamePlace:
+    """Where a DIE of a type tag (one the index files names of) keeps its DW_AT_name, by its
+    abbreviation: `offset`, the bytes from the end of the DIE's code to the name's value (None
+    when attributes of varying size come first); `form`, the name's form; `declaration`, True
+    when every such DIE is a declaration, False when none is, None when the data says."""
+
+    code: int
+    tag: int
+    offset: int | None
+    form: int
+    declaration: bool | None
+
+
+def name_places(abbrevs: dict[int, _Abbrev], version: int, offset_size: int, address_size: int) -> list[NamePlace]:
+    """The places of the names of type DIEs, for a unit of this shape using `abbrevs` (one per
+    DW_AT_name an abbreviation has: the scanner keeps the last)."""
+    sizes = {_OFFSET: offset_size, _ADDR: address_size, _REF_ADDR: address_size if version == 2 else offset_size}
+    places = []
+    for code, entry in abbrevs.items():
+        if entry.tag not in _TYPE_TAGS:
+            continue
+        names = []
+        declared: list[bool | None] = []
+        at: int | None = 0
+        for attr, form, const in entry.attrs:
+            if attr == AT_NAME:
+                names.append((at, form))
+            elif attr == AT_DECLARATION:
+                declared.append(True if form == 0x19 else bool(const) if form == _FORM_IMPLICIT else None)
+            size = _FORMS[form]
+            size = sizes.get(size, size)
+            at = at + size if at is not None and size >= 0 else None
+        declaration = declared[0] if len(declared) == 1 else None if declared else False
+        places += [NamePlace(code, entry.tag, offset, form, declaration) for offset, form in names]
+    return places
+
+
 @dataclass(frozen=True)
 class _Abbrev:
     """One abbreviation, planned for its unit: the attributes, and for DIEs whose attributes all
@@ -258,10 +342,10 @@ class Scanner:
     offsets minus `origin`; what the index records are section offsets."""
 
     def __init__(self, info: bytes, abbrev: bytes, strs: bytes, line_strs: bytes, str_offsets: bytes,
-                 index: DwarfIndex, origin: int = 0) -> None:
+                 index: DwarfIndex) -> None:
         self.info, self.abbrev, self.strs, self.line_strs, self.str_offsets = info, abbrev, strs, line_strs, str_offsets
         self.index = index
-        self.origin = origin
+        self.origin = 0
         self.abbrev_tables: dict[tuple[int, int, int, int], dict[int, _Abbrev]] = {}
         self.strings: dict[int, str] = {}  # names by their tagged place in a shared string table
         self.steps = 0
@@ -286,35 +370,13 @@ class Scanner:
         return found
 
     def _unit(self, pos: int, header: int, end: int) -> None:
-        offset_size = 8 if header == 12 else 4
-        p = pos + header
-        version, = struct.unpack_from("<H", self.info, p)
-        p += 2
-        if version >= 5:
-            unit_type, address_size = self.info[p], self.info[p + 1]
-            p += 2
-            abbrev_offset = self._uint(p, offset_size)
-            p += offset_size
-            if unit_type in (4, 5):  # skeleton, split_compile: a dwo id
-                p += 8
-            elif unit_type in (2, 6):  # type units: a signature and a type offset
-                p += 8 + offset_size
-        elif 2 <= version <= 4:
-            abbrev_offset = self._uint(p, offset_size)
-            address_size = self.info[p + offset_size]
-            p += offset_size + 1
-        else:
-            raise ScanError(f"DWARF version {version} is not supported")
-        abbrevs = self._abbrevs(abbrev_offset, version, offset_size, address_size)
+        version, offset_size, address_size, abbrev_offset, p = unit_header(self.info, pos, header)
+        abbrevs = self.abbreviations(abbrev_offset, version, offset_size, address_size)
         self._dies(_Unit(pos, end, version, offset_size, address_size, abbrevs), p)
 
-    def _uint(self, p: int, size: int) -> int:
-        if p + size > len(self.info):
-            raise ScanError(f"truncated at {p:#x}")
-        return int.from_bytes(self.info[p:p + size], "little")
-
-    def _abbrevs(self, offset: int, version: int, offset_size: int, address_size: int) -> dict[int, _Abbrev]:
-        """The abbreviation table at `offset`, each entry planned for units of this shape."""
+    def abbreviations(self, offset: int, version: int, offset_size: int, address_size: int) -> dict[int, _Abbrev]:
+        """The abbreviation table at `offset` of .debug_abbrev, each entry planned for units of this
+        shape (read once)."""
         key = (offset, version, offset_size, address_size)
         table = self.abbrev_tables.get(key)
         if table is not None:

@@ -2,9 +2,10 @@
 
 A DwarfTypes answers the type-source protocol (`name`, `lookup(C name)`, `deref(Ref)`) and
 says what type a variable or function has (`declaration`, `variable_at`). Nothing is read
-when it is made: the first lookup opens the file's DWARF and loads its name index (from the
-on-disk cache when the build-id has one, see dwarf_index), and a lookup then converts the one
-DIE the index names. A type that refers to another holds `Ref(self.name, die_offset)`, where
+when it is made: the first lookup opens the file's DWARF, finds the DIE that defines the name
+(dwarf_names: through the name index cached on disk by build-id, or without it, reading only
+the units that can hold the name while the index is built in the background), and converts
+that one DIE. A type that refers to another holds `Ref(self.name, die_offset)`, where
 the name is `dwarf:<build-id>`, so the types of one binary are the same wherever it is
 loaded, and a Ref any module makes from a DIE offset (a variable's type) resolves here.
 
@@ -47,7 +48,8 @@ from pmdb.debuginfo.ctypes import (
     Typedef,
     size_of,
 )
-from pmdb.debuginfo.dwarf_index import DwarfIndex, ctf_int_name, load_or_build
+from pmdb.debuginfo.dwarf_index import DwarfIndex, ctf_int_name
+from pmdb.debuginfo.dwarf_names import DwarfNames
 from pmdb.errors import PmdbError
 from pmdb.formats.dwarf import DWARF_ERRORS, open_dwarf
 
@@ -80,9 +82,9 @@ class DwarfTypes:
         self.name = f"dwarf:{build_id}" if build_id else f"dwarf:{elf.path}"
         self.error: str | None = None  # why this file's DWARF could not be opened, if it could not
         self._dwarf: DWARFInfo | None = None
-        self._index: DwarfIndex | None = None
+        self._dwarf_names: DwarfNames | None = None
         self._types: dict[int | str, CType] = {}
-        self._names: dict[str, CType | None] = {}
+        self._looked_up: dict[str, CType | None] = {}
 
     # The type-source protocol -------------------------------------------------------
 
@@ -90,9 +92,9 @@ class DwarfTypes:
         """The type C calls `name`: `struct foo`, `union u`, `enum e`, a typedef, a base type in
         DWARF's or ctfconvert's spelling, or `void`; None when this file defines no such type."""
         name = " ".join(name.split())
-        if name not in self._names:
-            self._names[name] = self._find(name)
-        return self._names[name]
+        if name not in self._looked_up:
+            self._looked_up[name] = self._find(name)
+        return self._looked_up[name]
 
     def deref(self, ref: Ref) -> CType:
         """The type `ref` (a DIE of this file) names; BadTypeError when the DIE is not a type
@@ -137,9 +139,8 @@ class DwarfTypes:
     def problems(self) -> list[str]:
         """What of this file's DWARF could not be read (the file, or units of it), one line each."""
         found = [self.error] if self.error else []
-        if self._index is not None:
-            found += [f"{self.elf.path}: DWARF {e}" for e in self._index.errors]
-        return found
+        errors = self._dwarf_names.errors if self._dwarf_names is not None else []
+        return found + [f"{self.elf.path}: DWARF {e}" for e in errors]
 
     def type_at(self, key: int | str) -> CType:
         """The model type of the DIE at `key` (a .debug_info offset, or `sig:<hex>` for a type
@@ -167,41 +168,48 @@ class DwarfTypes:
         return self._dwarf
 
     @property
-    def index(self) -> DwarfIndex | None:
-        """The file's name index (cached on disk by build-id), or None without DWARF."""
-        if self._index is None:
+    def names(self) -> DwarfNames | None:
+        """Where the file's DWARF defines names (None, with `error` set, without DWARF)."""
+        if self._dwarf_names is None:
             dwarf = self.dwarf
-            if dwarf is None:
-                return None
-            try:
-                self._index = load_or_build(dwarf, self.build_id)
-            except ERRORS as e:
-                self.error = f"{self.elf.path}: cannot index DWARF: {e}"
-                return None
-        return self._index
+            if dwarf is not None:
+                self._dwarf_names = DwarfNames(self.elf, dwarf, self.build_id)
+        return self._dwarf_names
+
+    @property
+    def index(self) -> DwarfIndex | None:
+        """The file's whole name index (cached on disk by build-id), or None without DWARF or
+        when it cannot be built (`error` says why)."""
+        names = self.names
+        if names is None or self.error is not None:
+            return None
+        try:
+            return names.whole()
+        except ERRORS as e:
+            self.error = f"{self.elf.path}: cannot index DWARF: {e}"
+            return None
 
     # Reading DIEs -------------------------------------------------------------------
 
     def _find(self, name: str) -> CType | None:
         if name == "void":
             return VOID
-        index = self.index
-        if index is None:
+        names = self.names
+        if names is None or self.error is not None:
             return None
-        offset = index.types.get(name)
-        if offset is None:
-            canonical = ctf_int_name(name)
-            offset = index.types.get(canonical) if canonical else None
-        if offset is None:
-            offset = index.forwards.get(name)
+        try:
+            offset = names.type_offset(name)
+        except ERRORS as e:
+            self.error = f"{self.elf.path}: cannot index DWARF: {e}"
+            return None
         return self.type_at(offset) if offset is not None else None
 
     def _die(self, offset: int) -> DIE:
-        index, dwarf = self.index, self.dwarf
-        if index is None or dwarf is None:
+        dwarf, names = self.dwarf, self.names
+        if dwarf is None or names is None:
             raise BadTypeError(f"{self.error or self.elf.path}: no DWARF to read a type from")
         try:
-            return dwarf.get_CU_at(index.unit_of(offset)).get_DIE_from_refaddr(offset)
+            return dwarf.get_CU_at(names.unit_of(offset)).get_DIE_from_refaddr(offset)
         except ERRORS as e:
             raise BadTypeError(f"{self.elf.path}: no DIE at {offset:#x}: {e or type(e).__name__}") from None
 

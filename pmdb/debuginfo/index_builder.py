@@ -12,17 +12,19 @@ off: lookups then go on finding names one by one, and build the index when that 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pmdb.debuginfo.dwarf_index import cache_dir, cache_path, load_or_build
+from pmdb.debuginfo.dwarf_index import cache_dir, load_or_build
 
 LOCK_SUFFIX = ".building"
 STALE_AFTER = 60.0  # seconds after which a lock without a live pid is another run's leftover
 NICENESS = 10
+_started: list[subprocess.Popen] = []  # builders this process started (kept: they outlive it)
 
 
 def lock_path(key: str) -> Path:
@@ -36,9 +38,13 @@ def enabled() -> bool:
 
 
 def start(path: str, key: str) -> bool:
-    """Start a builder of `path`'s index (cached under build-id `key`) unless the index is cached,
-    a builder already works on it, or background builds are off; whether one started."""
-    if not enabled() or cache_path(key).exists() or not os.path.isfile(path) or not _lock(key):
+    """Start a builder of `path`'s index (cached under build-id `key`) unless one already works
+    on it or background builds are off; whether one started. (A builder that finds the index
+    cached, and valid, has nothing to do.)"""
+    if not enabled() or not os.path.isfile(path):
+        return False
+    fd = _lock(key)
+    if fd is None:
         return False
     root = str(Path(__file__).resolve().parents[2])  # where this pmdb is imported from
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
@@ -46,34 +52,43 @@ def start(path: str, key: str) -> bool:
         child = subprocess.Popen([sys.executable, "-m", __name__, path, key], env=env, start_new_session=True,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
+        os.close(fd)
         _unlock(key)
         return False
-    try:
-        lock_path(key).write_text(str(child.pid))
-    except OSError:
-        pass
+    _started.append(child)
+    with os.fdopen(fd, "w") as lock:  # the lock names its builder (a builder done already unlinked it)
+        lock.write(str(child.pid))
     return True
 
 
-def _lock(key: str) -> bool:
-    """Take the build lock of `key` (clearing a stale one); whether this process holds it."""
+def wait(key: str) -> None:
+    """Wait while a builder works on `key`'s index (whose result is then cached): a process that
+    needs the whole index waits for the build under way rather than doing it again."""
+    lock = lock_path(key)
+    while lock.exists() and not _stale(lock):
+        time.sleep(0.02)
+
+
+def _lock(key: str) -> int | None:
+    """Take the build lock of `key` (clearing a stale one): its open file, or None when another
+    process holds it (or it cannot be made)."""
     lock = lock_path(key)
     for _ in range(2):
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            return True
+            return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
             if not _stale(lock):
-                return False
+                return None
             _unlock(key)
         except OSError:
-            return False
-    return False
+            return None
+    return None
 
 
 def _stale(lock: Path) -> bool:
-    """Whether a lock file is left over: its builder has exited, or it never named one and is old."""
+    """Whether a lock file is left over: its builder has exited (this process's builders are
+    asked, as one killed would linger as a zombie), or it never named one and is old."""
     try:
         text = lock.read_text().strip()
         age = time.time() - lock.stat().st_mtime
@@ -81,8 +96,12 @@ def _stale(lock: Path) -> bool:
         return False
     if not text.isdigit():
         return age > STALE_AFTER
+    pid = int(text)
+    ours = next((child for child in _started if child.pid == pid), None)
+    if ours is not None:
+        return ours.poll() is not None
     try:
-        os.kill(int(text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:  # alive, though not ours to signal
@@ -98,13 +117,13 @@ def _unlock(key: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """The builder: index FILE's DWARF into the cache under BUILD-ID, then drop the lock."""
+    """The builder: index FILE's DWARF into the cache under BUILD-ID, then drop the lock that
+    `start` took for it."""
     from pmdb.formats.dwarf import open_dwarf
     from pmdb.formats.elf import ElfFile
 
     path, key = argv
     try:
-        os.nice(NICENESS)
         dwarf = open_dwarf(ElfFile(path))
         if dwarf is not None:
             load_or_build(dwarf, key)
@@ -116,4 +135,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    with contextlib.suppress(OSError):  # a builder at the caller's priority is still a builder
+        os.nice(NICENESS)
     sys.exit(main(sys.argv[1:]))
