@@ -16,6 +16,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
@@ -106,6 +107,39 @@ class _Inflating(_Window):
             self._out += inflater.decompress(chunk)
 
 
+class _OnFirstRead(io.RawIOBase):
+    """A stream made when it is first used: opening DWARF names every section, and a lookup
+    reads three or four of them, so the others are never inflated."""
+
+    def __init__(self, make: Callable[[], _Window]) -> None:
+        super().__init__()
+        self._make = make
+        self._stream: _Window | None = None
+
+    def _real(self) -> _Window:
+        if self._stream is None:
+            self._stream = self._make()
+        return self._stream
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._real().seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._real().tell()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._real().read(size)
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        return self._real().readinto(b)
+
+
 def has_dwarf(elf: ElfFile) -> bool:
     """Whether the file has a .debug_info section with contents."""
     sec = elf.section(".debug_info")
@@ -143,8 +177,8 @@ def _descriptor(elf: ElfFile, sec: SectionHeader | None) -> DebugSectionDescript
     size = max(0, min(sec.size, elf.size - sec.offset))
     if _compressed(sec):
         inflated = _zlib_size(elf, sec) or 0
-        stream: _Window = _inflated_copy(elf, sec, inflated) or _Inflating(
-            elf.data, sec.offset + 24, max(0, size - 24), inflated)
+        stream: io.RawIOBase = _OnFirstRead(lambda: _inflated_copy(elf, sec, inflated) or _Inflating(
+            elf.data, sec.offset + 24, max(0, size - 24), inflated))
         return DebugSectionDescriptor(stream, sec.name, sec.offset, inflated, sec.addr)
     return DebugSectionDescriptor(_Window(elf.data, sec.offset, size), sec.name, sec.offset, size, sec.addr)
 
